@@ -1,0 +1,126 @@
+//! The control commands: one variant per `msg_val`, parsed from a decoded
+//! request and answered against the latest tree.
+//!
+//! Parsing checks every parameter a command takes and refuses any it does not,
+//! so a misspelt `metdata` is an error rather than a silently plain answer.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::protocol::{describe, nack, Message, MsgType, Request};
+use crate::tree::Node;
+
+/// Every `msg_val` the service answers, in the order `request_commands` lists them.
+pub const SUPPORTED: [&str; 5] = [
+    "get",
+    "status",
+    "request_configuration",
+    "request_version",
+    "request_commands",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Get { path: String, metadata: bool },
+    Status,
+    RequestConfiguration,
+    RequestVersion,
+    RequestCommands,
+}
+
+/// What a command may read: the latest tree and the fixed replies.
+pub struct Context {
+    pub tree: Arc<Node>,
+    pub configuration: Arc<Value>,
+}
+
+impl Command {
+    pub fn parse(request: &Request) -> Result<Command, String> {
+        let params = &request.params;
+        match request.msg_val.as_str() {
+            "get" => {
+                only_params(params, "get", &["path", "metadata"])?;
+                let path = match params.get("path") {
+                    None => String::new(),
+                    Some(Value::String(p)) => p.clone(),
+                    Some(other) => {
+                        return Err(format!("path must be a string, not {}.", describe(other)))
+                    }
+                };
+                let metadata = match params.get("metadata") {
+                    None => false,
+                    Some(Value::Bool(m)) => *m,
+                    Some(other) => {
+                        return Err(format!(
+                            "metadata must be true or false, not {}.",
+                            describe(other)
+                        ))
+                    }
+                };
+                Ok(Command::Get { path, metadata })
+            }
+            "status" => only_params(params, "status", &[]).map(|_| Command::Status),
+            "request_configuration" => only_params(params, "request_configuration", &[])
+                .map(|_| Command::RequestConfiguration),
+            "request_version" => {
+                only_params(params, "request_version", &[]).map(|_| Command::RequestVersion)
+            }
+            "request_commands" => {
+                only_params(params, "request_commands", &[]).map(|_| Command::RequestCommands)
+            }
+            other => Err(format!(
+                "Unknown msg_val '{other}'; supported: {}.",
+                SUPPORTED.join(", ")
+            )),
+        }
+    }
+
+    /// The encoded reply: an ack with the result, or a nack with the error.
+    pub fn reply(&self, request: &Request, context: &Context) -> Vec<u8> {
+        match self {
+            Command::Get { path, metadata } => match context.tree.get(path) {
+                Ok(selection) => ack(request, selection.view(*metadata)),
+                Err(invalid) => nack(&request.msg_val, request.id, &invalid.to_string()),
+            },
+            Command::Status => ack(request, context.tree.as_ref()),
+            Command::RequestConfiguration => ack(request, context.configuration.as_ref()),
+            Command::RequestVersion => ack(request, version()),
+            Command::RequestCommands => ack(request, json!({ "supported": SUPPORTED })),
+        }
+    }
+}
+
+fn ack<P: Serialize>(request: &Request, params: P) -> Vec<u8> {
+    Message::new(MsgType::Ack, &request.msg_val, request.id, params).to_json()
+}
+
+fn only_params(params: &Map<String, Value>, command: &str, allowed: &[&str]) -> Result<(), String> {
+    match params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(key) if allowed.is_empty() => Err(format!(
+            "{command} takes no params, but was given '{key}'."
+        )),
+        Some(key) => Err(format!(
+            "{command} takes params {}, not '{key}'.",
+            allowed.join(" and ")
+        )),
+    }
+}
+
+/// `request_version`'s reply, in odin-data's form.
+pub fn version() -> Value {
+    let short = env!("CARGO_PKG_VERSION");
+    let number = |part: &str| part.parse::<u64>().unwrap_or(0);
+    json!({
+        "version": {
+            "major": number(env!("CARGO_PKG_VERSION_MAJOR")),
+            "minor": number(env!("CARGO_PKG_VERSION_MINOR")),
+            "patch": number(env!("CARGO_PKG_VERSION_PATCH")),
+            "short": short,
+            "full": env!("ODIN_STATUS_FULL_VERSION"),
+        },
+        "name": "odin-status",
+    })
+}

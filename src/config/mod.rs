@@ -1,0 +1,392 @@
+//! What the service monitors and where it listens, from an odin-control config
+//! file and/or command-line flags (flags win).
+//!
+//! Each list key that is given nowhere takes its default (disk `/`, every
+//! interface present at start, no processes); a key given with an empty value
+//! means "none". Every error names the option at fault in one sentence.
+
+mod ini;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use ini::Ini;
+
+pub const DEFAULT_CTRL: &str = "tcp://127.0.0.1:5040";
+pub const DEFAULT_PUB: &str = "tcp://127.0.0.1:5041";
+pub const DEFAULT_SECTION: &str = "adapter.status";
+pub const DEFAULT_RATE: f64 = 1.0;
+/// Above this the cycle would be shorter than a millisecond: a busy loop, not a monitor.
+pub const MAX_RATE: f64 = 1000.0;
+
+/// How snapshots are encoded on the PUB socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Json,
+    Msgpack,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Msgpack => "msgpack",
+        }
+    }
+}
+
+/// The options as given, before defaults and checks.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub config_file: Option<PathBuf>,
+    pub section: Option<String>,
+    pub disks: Option<String>,
+    pub interfaces: Option<String>,
+    pub processes: Option<String>,
+    pub rate: Option<String>,
+    pub ctrl: Option<String>,
+    pub publish: Option<String>,
+    pub pub_encoding: Option<String>,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub disks: Vec<String>,
+    /// `None`: every interface present when the service starts.
+    pub interfaces: Option<Vec<String>>,
+    pub processes: Vec<String>,
+    pub rate: f64,
+    pub ctrl_endpoint: String,
+    pub pub_endpoint: String,
+    pub pub_encoding: Encoding,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn fail<T>(message: String) -> Result<T, ConfigError> {
+    Err(ConfigError(message))
+}
+
+impl Config {
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let file = match &sources.config_file {
+            Some(path) => Some(FileOptions::read(path, sources.section.as_deref())?),
+            None => {
+                if let Some(section) = &sources.section {
+                    return fail(format!("--section {section} needs --config FILE to read it from"));
+                }
+                None
+            }
+        };
+        // A flag wins over the file; `origin` says where a bad value came from.
+        let pick = |flag: &Option<String>, key: &str| -> Result<Option<(String, String)>, ConfigError> {
+            if let Some(v) = flag {
+                return Ok(Some((v.clone(), format!("--{}", key.replace('_', "-")))));
+            }
+            match &file {
+                Some(f) => Ok(f.get(key)?.map(|v| (v, f.origin(key)))),
+                None => Ok(None),
+            }
+        };
+
+        let disks = pick(&sources.disks, "disks")?
+            .map(|(v, _)| split_list(&v))
+            .unwrap_or_else(|| vec!["/".to_string()]);
+        let interfaces = pick(&sources.interfaces, "interfaces")?.map(|(v, _)| split_list(&v));
+        let processes = pick(&sources.processes, "processes")?
+            .map(|(v, _)| split_list(&v))
+            .unwrap_or_default();
+        let rate = match pick(&sources.rate, "rate")? {
+            Some((v, origin)) => parse_rate(&v, &origin)?,
+            None => DEFAULT_RATE,
+        };
+        let ctrl_endpoint = check_endpoint(sources.ctrl.as_deref().unwrap_or(DEFAULT_CTRL), "--ctrl")?;
+        let pub_endpoint = check_endpoint(sources.publish.as_deref().unwrap_or(DEFAULT_PUB), "--pub")?;
+        if ctrl_endpoint == pub_endpoint {
+            return fail(format!("--ctrl and --pub must differ; both are {ctrl_endpoint}"));
+        }
+        let pub_encoding = match sources.pub_encoding.as_deref() {
+            None | Some("json") => Encoding::Json,
+            Some("msgpack") => Encoding::Msgpack,
+            Some(other) => return fail(format!("--pub-encoding must be json or msgpack, not '{other}'")),
+        };
+        Ok(Config {
+            disks,
+            interfaces,
+            processes,
+            rate,
+            ctrl_endpoint,
+            pub_endpoint,
+            pub_encoding,
+        })
+    }
+
+    /// Seconds between cycles.
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(1.0 / self.rate)
+    }
+}
+
+/// The `[adapter.status]` section (or another) of a config file.
+struct FileOptions {
+    path: PathBuf,
+    section: String,
+    ini: Ini,
+}
+
+impl FileOptions {
+    fn read(path: &PathBuf, section: Option<&str>) -> Result<FileOptions, ConfigError> {
+        let shown = path.display();
+        let text = match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(_) => return fail(format!("--config {shown} is not UTF-8 text")),
+            },
+            Err(e) => return fail(format!("--config {shown} cannot be read: {}", io_reason(&e))),
+        };
+        let ini = match Ini::parse(&text) {
+            Ok(ini) => ini,
+            Err(e) => return fail(format!("--config {shown}: {e}")),
+        };
+        let section = section.unwrap_or(DEFAULT_SECTION).to_string();
+        if !ini.has_section(&section) {
+            return fail(format!("--config {shown} has no [{section}] section (choose one with --section)"));
+        }
+        Ok(FileOptions {
+            path: path.clone(),
+            section,
+            ini,
+        })
+    }
+
+    fn get(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        self.ini
+            .get(&self.section, key)
+            .map_err(|e| ConfigError(format!("{}: {e}", self.origin(key))))
+    }
+
+    fn origin(&self, key: &str) -> String {
+        format!("'{key}' in [{}] of {}", self.section, self.path.display())
+    }
+}
+
+/// odin's list form: comma-separated, items stripped, empty items ignored.
+/// Repeats are dropped, since each item is one node of the tree.
+pub fn split_list(value: &str) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !items.iter().any(|i| i == item) {
+            items.push(item.to_string());
+        }
+    }
+    items
+}
+
+fn parse_rate(value: &str, origin: &str) -> Result<f64, ConfigError> {
+    let Ok(rate) = value.trim().parse::<f64>() else {
+        return fail(format!("{origin} must be a number of updates per second, not '{value}'"));
+    };
+    if !rate.is_finite() || rate <= 0.0 {
+        return fail(format!("{origin} must be above 0 updates per second, not '{value}'"));
+    }
+    if rate > MAX_RATE {
+        return fail(format!("{origin} must be at most {MAX_RATE} updates per second, not '{value}'"));
+    }
+    Ok(rate)
+}
+
+fn check_endpoint(endpoint: &str, flag: &str) -> Result<String, ConfigError> {
+    let rest = endpoint
+        .strip_prefix("tcp://")
+        .or_else(|| endpoint.strip_prefix("ipc://"));
+    match rest {
+        Some(rest) if !rest.is_empty() => Ok(endpoint.to_string()),
+        _ => fail(format!("{flag} must be a tcp://HOST:PORT or ipc://PATH endpoint, not '{endpoint}'")),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(text: &str) -> (tempfile_lite::TempFile, Sources) {
+        let file = tempfile_lite::TempFile::new(text);
+        let sources = Sources {
+            config_file: Some(file.path.clone()),
+            ..Sources::default()
+        };
+        (file, sources)
+    }
+
+    /// A file removed when dropped, so tests leave nothing behind.
+    mod tempfile_lite {
+        use std::path::PathBuf;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+        pub struct TempFile {
+            pub path: PathBuf,
+        }
+
+        impl TempFile {
+            pub fn new(text: &str) -> Self {
+                let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+                let path = std::env::temp_dir()
+                    .join(format!("odin-status-config-{}-{n}.cfg", std::process::id()));
+                std::fs::write(&path, text).unwrap();
+                TempFile { path }
+            }
+        }
+
+        impl Drop for TempFile {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+
+    #[test]
+    fn no_options_at_all_runs_usefully() {
+        let c = Config::load(&Sources::default()).unwrap();
+        assert_eq!(c.disks, ["/"]);
+        assert_eq!(c.interfaces, None);
+        assert!(c.processes.is_empty());
+        assert_eq!(c.rate, 1.0);
+        assert_eq!(c.ctrl_endpoint, DEFAULT_CTRL);
+        assert_eq!(c.pub_endpoint, DEFAULT_PUB);
+        assert_eq!(c.pub_encoding, Encoding::Json);
+    }
+
+    #[test]
+    fn odin_config_file_and_flags_win() {
+        let (_f, mut s) = with_file(
+            "[adapter.status]\nmodule = odin_control.adapters.system_status.SystemStatusAdapter\n\
+             disks = /, ,/tmp , /\ninterfaces = lo\nprocesses = stFrameProcessor1.sh, stFrameReceiver1.sh\nrate = 2\n",
+        );
+        let c = Config::load(&s).unwrap();
+        assert_eq!(c.disks, ["/", "/tmp"]);
+        assert_eq!(c.interfaces, Some(vec!["lo".to_string()]));
+        assert_eq!(c.processes, ["stFrameProcessor1.sh", "stFrameReceiver1.sh"]);
+        assert_eq!(c.rate, 2.0);
+        s.rate = Some("0.5".into());
+        s.disks = Some("/var".into());
+        let c = Config::load(&s).unwrap();
+        assert_eq!(c.rate, 0.5);
+        assert_eq!(c.disks, ["/var"]);
+    }
+
+    #[test]
+    fn empty_value_means_none() {
+        let (_f, s) = with_file("[adapter.status]\ndisks =\ninterfaces=\n");
+        let c = Config::load(&s).unwrap();
+        assert!(c.disks.is_empty());
+        assert_eq!(c.interfaces, Some(vec![]));
+    }
+
+    #[test]
+    fn other_sections_by_name() {
+        let (_f, mut s) = with_file("[adapter.status]\nrate=1\n[adapter.fp]\nrate = 4\n");
+        s.section = Some("adapter.fp".into());
+        assert_eq!(Config::load(&s).unwrap().rate, 4.0);
+    }
+
+    #[test]
+    fn bad_configuration_names_the_option() {
+        let cases: Vec<(Sources, &str)> = vec![
+            (
+                Sources {
+                    config_file: Some("/no/such/odin.cfg".into()),
+                    ..Sources::default()
+                },
+                "--config /no/such/odin.cfg cannot be read: no such file",
+            ),
+            (
+                Sources {
+                    rate: Some("fast".into()),
+                    ..Sources::default()
+                },
+                "--rate must be a number of updates per second, not 'fast'",
+            ),
+            (
+                Sources {
+                    rate: Some("0".into()),
+                    ..Sources::default()
+                },
+                "--rate must be above 0 updates per second, not '0'",
+            ),
+            (
+                Sources {
+                    rate: Some("-3".into()),
+                    ..Sources::default()
+                },
+                "--rate must be above 0 updates per second, not '-3'",
+            ),
+            (
+                Sources {
+                    rate: Some("nan".into()),
+                    ..Sources::default()
+                },
+                "--rate must be above 0 updates per second, not 'nan'",
+            ),
+            (
+                Sources {
+                    pub_encoding: Some("xml".into()),
+                    ..Sources::default()
+                },
+                "--pub-encoding must be json or msgpack, not 'xml'",
+            ),
+            (
+                Sources {
+                    ctrl: Some("udp://x:1".into()),
+                    ..Sources::default()
+                },
+                "--ctrl must be a tcp://HOST:PORT or ipc://PATH endpoint, not 'udp://x:1'",
+            ),
+            (
+                Sources {
+                    section: Some("x".into()),
+                    ..Sources::default()
+                },
+                "--section x needs --config FILE to read it from",
+            ),
+        ];
+        for (sources, message) in cases {
+            assert_eq!(Config::load(&sources).unwrap_err().to_string(), message);
+        }
+    }
+
+    #[test]
+    fn bad_file_values_name_key_section_and_file() {
+        let (f, s) = with_file("[adapter.status]\nrate = 0\n");
+        let err = Config::load(&s).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("'rate' in [adapter.status] of {} must be above 0 updates per second, not '0'", f.path.display())
+        );
+        let (f, s) = with_file("[server]\nport = 1\n");
+        let err = Config::load(&s).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("--config {} has no [adapter.status] section (choose one with --section)", f.path.display())
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! odin-status: a DAQ host's disks, interfaces and processes, served over
+//! ZeroMQ the way odin-data processes speak.
+//!
+//! Data flows one way: [`sample`] reads the host into a [`snapshot::Snapshot`],
+//! which becomes a [`tree::Node`]; [`command`] answers requests against that
+//! tree and [`server`] publishes it, over the sockets in [`transport`], in the
+//! wire form of [`protocol`].
+
+pub mod cli;
+pub mod command;
+pub mod config;
+pub mod protocol;
+pub mod sample;
+pub mod server;
+pub mod snapshot;
+pub mod transport;
+pub mod tree;

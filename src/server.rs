@@ -1,0 +1,231 @@
+//! The service: samples on a timer, answers the control socket, publishes.
+//!
+//! Data flows one way: the sampler builds a tree each cycle and swaps it into
+//! `latest`; the control thread answers from whatever tree is latest (it never
+//! waits on a sample in progress); the publisher thread sends the snapshot the
+//! sampler encoded. Each ZeroMQ socket lives on its own thread, and the
+//! sampler hands snapshots over through a bounded queue it never waits on.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
+use std::sync::{Arc, RwLock};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::command::{Command, Context};
+use crate::config::{Config, Encoding};
+use crate::protocol::{decode_request, nack, Malformed, Message, MsgType};
+use crate::sample::{present_interfaces, Sampler};
+use crate::transport::{self, ControlSocket, Incoming, Publisher, TransportError};
+use crate::tree::Node;
+
+/// How often the socket threads look up from waiting to check for shutdown.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Encoded snapshots waiting for the publisher thread; when full, the newest is dropped.
+const PUBLISH_QUEUE: usize = 2;
+
+/// Runs until SIGINT or SIGTERM. Binding errors are returned before anything runs.
+pub fn run(config: Config) -> Result<(), TransportError> {
+    let interfaces = config.interfaces.clone().unwrap_or_else(present_interfaces);
+    let configuration = Arc::new(configuration_reply(&config, &interfaces));
+    let ctx = transport::Context::new();
+    let control = ControlSocket::bind(&ctx, &config.ctrl_endpoint)?;
+    let publisher = match Publisher::bind(&ctx, &config.pub_endpoint) {
+        Ok(p) => p,
+        Err(e) => {
+            drop(control);
+            remove_ipc_file(&config.ctrl_endpoint);
+            return Err(e);
+        }
+    };
+    tracing::info!(
+        "serving control on {} and status on {} ({}), {} Hz",
+        config.ctrl_endpoint,
+        config.pub_endpoint,
+        config.pub_encoding.as_str(),
+        config.rate
+    );
+
+    let mut sampler = Sampler::new(&config.disks, &interfaces, &config.processes);
+    let latest = Arc::new(RwLock::new(Arc::new(sampler.sample().to_tree())));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let control_thread = {
+        let latest = Arc::clone(&latest);
+        let stop = Arc::clone(&stop);
+        thread::Builder::new()
+            .name("control".into())
+            .spawn(move || serve_control(control, latest, configuration, stop))
+    };
+    let (queue, snapshots) = mpsc::sync_channel::<Vec<u8>>(PUBLISH_QUEUE);
+    let publish_thread = thread::Builder::new()
+        .name("publish".into())
+        .spawn(move || serve_publish(publisher, snapshots));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .enable_io()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(sample_until_signal(
+            sampler,
+            &latest,
+            queue,
+            config.interval(),
+            config.pub_encoding,
+        )),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!("cannot run the sampling loop: {e}");
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    for handle in [control_thread, publish_thread] {
+        match handle {
+            Ok(h) => {
+                if h.join().is_err() {
+                    tracing::error!("a socket thread panicked");
+                }
+            }
+            Err(e) => tracing::error!("cannot start a socket thread: {e}"),
+        }
+    }
+    drop(ctx);
+    remove_ipc_file(&config.ctrl_endpoint);
+    remove_ipc_file(&config.pub_endpoint);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Samples every interval and hands each snapshot on, until SIGINT or SIGTERM.
+async fn sample_until_signal(
+    mut sampler: Sampler,
+    latest: &RwLock<Arc<Node>>,
+    queue: mpsc::SyncSender<Vec<u8>>,
+    interval: Duration,
+    encoding: Encoding,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cycle: u32 = 0;
+    // The first tick fires at once: the tree sampled at start is published as cycle 1.
+    let mut tree = Arc::clone(&*latest.read().unwrap_or_else(|p| p.into_inner()));
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+        }
+        if cycle > 0 {
+            tree = Arc::new(sampler.sample().to_tree());
+            *latest.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&tree);
+        }
+        cycle = cycle.wrapping_add(1).max(1);
+        let message = Message::new(MsgType::Notify, "status", cycle, tree.as_ref());
+        let encoded = match encoding {
+            Encoding::Json => message.to_json(),
+            Encoding::Msgpack => message.to_msgpack(),
+        };
+        match queue.try_send(encoded) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::debug!("publisher is behind; snapshot {cycle} dropped")
+            }
+            Err(TrySendError::Disconnected(_)) => break,
+        }
+    }
+    Ok(())
+}
+
+fn serve_control(
+    control: ControlSocket,
+    latest: Arc<RwLock<Arc<Node>>>,
+    configuration: Arc<Value>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let incoming = match control.receive(POLL_INTERVAL) {
+            Ok(Some(incoming)) => incoming,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!("control socket: {e}");
+                thread::sleep(POLL_INTERVAL);
+                continue;
+            }
+        };
+        let context = Context {
+            tree: Arc::clone(&*latest.read().unwrap_or_else(|p| p.into_inner())),
+            configuration: Arc::clone(&configuration),
+        };
+        let reply = answer(&incoming, &context);
+        if let Err(e) = control.reply(&incoming, &reply) {
+            tracing::warn!("cannot send a reply: {e}");
+        }
+    }
+}
+
+/// Exactly one reply for whatever arrived.
+pub fn answer(incoming: &Incoming, context: &Context) -> Vec<u8> {
+    let decoded = match incoming.body.as_slice() {
+        [frame] => decode_request(frame),
+        [] => Err(Malformed::unreadable("The request has no body frame.")),
+        frames => Err(Malformed::unreadable(format!(
+            "The request has {} body frames; send the JSON message as one frame.",
+            frames.len()
+        ))),
+    };
+    let request = match decoded {
+        Ok(request) => request,
+        Err(m) => {
+            tracing::debug!("malformed request: {}", m.error);
+            return nack(&m.msg_val, m.id, &m.error);
+        }
+    };
+    match Command::parse(&request) {
+        Ok(command) => command.reply(&request, context),
+        Err(error) => nack(&request.msg_val, request.id, &error),
+    }
+}
+
+fn serve_publish(publisher: Publisher, snapshots: mpsc::Receiver<Vec<u8>>) {
+    loop {
+        match snapshots.recv_timeout(POLL_INTERVAL) {
+            Ok(snapshot) => {
+                if let Err(e) = publisher.publish(&snapshot) {
+                    tracing::debug!("snapshot not published: {e}");
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn configuration_reply(config: &Config, interfaces: &[String]) -> Value {
+    json!({
+        "disks": config.disks,
+        "interfaces": interfaces,
+        "processes": config.processes,
+        "rate": config.rate,
+        "ctrl_endpoint": config.ctrl_endpoint,
+        "pub_endpoint": config.pub_endpoint,
+        "pub_encoding": config.pub_encoding.as_str(),
+    })
+}
+
+fn remove_ipc_file(endpoint: &str) {
+    if let Some(path) = transport::ipc_file(endpoint) {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! ZeroMQ sockets, and nothing else: how messages travel, not what they say.
+//!
+//! The control socket is a ROUTER so that one endpoint serves both pyzmq REQ
+//! clients (`[identity, "", body]`) and odin-data's DEALER IpcChannel clients
+//! (`[identity, body]`, no delimiter): a reply goes back with exactly the
+//! envelope its request came with. The publisher is a PUB with a small send
+//! high-water mark, so a subscriber that stops reading costs a few snapshots of
+//! memory and never slows the sender.
+//!
+//! libzmq sockets are not thread-safe; each socket here is owned by one thread.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use zmq::Context;
+
+/// Snapshots queued per subscriber before new ones are dropped for it.
+pub const PUB_HIGH_WATER_MARK: i32 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{flag} cannot bind {endpoint}: {reason}")]
+    Bind {
+        flag: &'static str,
+        endpoint: String,
+        reason: zmq::Error,
+    },
+    #[error("cannot connect to {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: zmq::Error },
+    #[error("socket error: {0}")]
+    Socket(#[from] zmq::Error),
+}
+
+/// A request as it arrived: the routing envelope and the body frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    envelope: Vec<Vec<u8>>,
+    pub body: Vec<Vec<u8>>,
+}
+
+impl Incoming {
+    /// Splits a ROUTER message. Everything up to and including the first empty
+    /// delimiter is envelope (REQ clients, and REQs behind proxies); without a
+    /// delimiter, only the identity is (DEALER clients).
+    pub fn split(mut frames: Vec<Vec<u8>>) -> Incoming {
+        let delimiter = frames
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|(i, f)| f.is_empty() && *i + 1 < frames.len())
+            .map(|(i, _)| i);
+        let body_start = match delimiter {
+            Some(i) => i + 1,
+            None => 1.min(frames.len()),
+        };
+        let body = frames.split_off(body_start);
+        Incoming {
+            envelope: frames,
+            body,
+        }
+    }
+}
+
+pub struct ControlSocket {
+    socket: zmq::Socket,
+}
+
+impl ControlSocket {
+    pub fn bind(ctx: &Context, endpoint: &str) -> Result<Self, TransportError> {
+        let socket = ctx.socket(zmq::ROUTER)?;
+        socket.set_linger(0)?;
+        socket.bind(endpoint).map_err(|reason| TransportError::Bind {
+            flag: "--ctrl",
+            endpoint: endpoint.to_string(),
+            reason,
+        })?;
+        Ok(ControlSocket { socket })
+    }
+
+    /// Waits up to `timeout` for one request.
+    pub fn receive(&self, timeout: Duration) -> Result<Option<Incoming>, TransportError> {
+        let ready = self
+            .socket
+            .poll(zmq::POLLIN, timeout.as_millis().try_into().unwrap_or(i64::MAX))?;
+        if ready == 0 {
+            return Ok(None);
+        }
+        let frames = self.socket.recv_multipart(zmq::DONTWAIT)?;
+        Ok(Some(Incoming::split(frames)))
+    }
+
+    /// Sends `body` back along the request's envelope. A client that has gone
+    /// is silently skipped by ROUTER, so this never blocks.
+    pub fn reply(&self, to: &Incoming, body: &[u8]) -> Result<(), TransportError> {
+        let mut frames: Vec<&[u8]> = to.envelope.iter().map(Vec::as_slice).collect();
+        frames.push(body);
+        self.socket.send_multipart(frames, zmq::DONTWAIT)?;
+        Ok(())
+    }
+}
+
+pub struct Publisher {
+    socket: zmq::Socket,
+}
+
+impl Publisher {
+    pub fn bind(ctx: &Context, endpoint: &str) -> Result<Self, TransportError> {
+        let socket = ctx.socket(zmq::PUB)?;
+        socket.set_sndhwm(PUB_HIGH_WATER_MARK)?;
+        socket.set_linger(0)?;
+        socket.bind(endpoint).map_err(|reason| TransportError::Bind {
+            flag: "--pub",
+            endpoint: endpoint.to_string(),
+            reason,
+        })?;
+        Ok(Publisher { socket })
+    }
+
+    /// Queues one message for every subscriber; PUB drops it for any whose
+    /// queue is full instead of waiting.
+    pub fn publish(&self, message: &[u8]) -> Result<(), TransportError> {
+        self.socket.send(message, zmq::DONTWAIT)?;
+        Ok(())
+    }
+}
+
+/// The file behind an `ipc://` endpoint, if it has one (abstract `@` names do not).
+pub fn ipc_file(endpoint: &str) -> Option<PathBuf> {
+    let path = endpoint.strip_prefix("ipc://")?;
+    (!path.is_empty() && !path.starts_with('@')).then(|| PathBuf::from(path))
+}
+
+/// One request and its reply, from a fresh REQ socket; `Ok(None)` on timeout.
+/// A fresh socket per call means a lost reply cannot wedge the next call.
+pub fn request(endpoint: &str, body: &[u8], timeout: Duration) -> Result<Option<Vec<u8>>, TransportError> {
+    let ctx = Context::new();
+    let socket = ctx.socket(zmq::REQ)?;
+    socket.set_linger(0)?;
+    socket
+        .connect(endpoint)
+        .map_err(|reason| TransportError::Connect {
+            endpoint: endpoint.to_string(),
+            reason,
+        })?;
+    socket.send(body, 0)?;
+    let millis = timeout.as_millis().try_into().unwrap_or(i64::MAX);
+    if socket.poll(zmq::POLLIN, millis)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(socket.recv_bytes(zmq::DONTWAIT)?))
+}
+
+/// A SUB socket subscribed to everything the publisher sends.
+pub struct Subscriber {
+    socket: zmq::Socket,
+}
+
+impl Subscriber {
+    pub fn connect(ctx: &Context, endpoint: &str) -> Result<Self, TransportError> {
+        let socket = ctx.socket(zmq::SUB)?;
+        socket.set_linger(0)?;
+        socket.set_subscribe(b"")?;
+        socket
+            .connect(endpoint)
+            .map_err(|reason| TransportError::Connect {
+                endpoint: endpoint.to_string(),
+                reason,
+            })?;
+        Ok(Subscriber { socket })
+    }
+
+    pub fn receive(&self, timeout: Duration) -> Result<Option<Vec<u8>>, TransportError> {
+        let millis = timeout.as_millis().try_into().unwrap_or(i64::MAX);
+        if self.socket.poll(zmq::POLLIN, millis)? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.socket.recv_bytes(zmq::DONTWAIT)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+        parts.iter().map(|p| p.to_vec()).collect()
+    }
+
+    #[test]
+    fn req_envelope_keeps_delimiter() {
+        let inc = Incoming::split(frames(&[b"id", b"", b"{}"]));
+        assert_eq!(inc.envelope, frames(&[b"id", b""]));
+        assert_eq!(inc.body, frames(&[b"{}"]));
+    }
+
+    #[test]
+    fn dealer_envelope_is_identity_only() {
+        let inc = Incoming::split(frames(&[b"id", b"{}"]));
+        assert_eq!(inc.envelope, frames(&[b"id"]));
+        assert_eq!(inc.body, frames(&[b"{}"]));
+        // A DEALER that sends one empty frame sent an empty body, not a delimiter.
+        let inc = Incoming::split(frames(&[b"id", b""]));
+        assert_eq!(inc.envelope, frames(&[b"id"]));
+        assert_eq!(inc.body, frames(&[b""]));
+    }
+
+    #[test]
+    fn proxied_req_keeps_whole_envelope() {
+        let inc = Incoming::split(frames(&[b"id1", b"id2", b"", b"{}"]));
+        assert_eq!(inc.envelope, frames(&[b"id1", b"id2", b""]));
+        assert_eq!(inc.body, frames(&[b"{}"]));
+    }
+
+    #[test]
+    fn several_body_frames_are_kept_for_the_caller_to_refuse() {
+        let inc = Incoming::split(frames(&[b"id", b"a", b"b"]));
+        assert_eq!(inc.body.len(), 2);
+    }
+
+    #[test]
+    fn ipc_files() {
+        assert_eq!(ipc_file("ipc:///tmp/x.sock"), Some(PathBuf::from("/tmp/x.sock")));
+        assert_eq!(ipc_file("ipc://@abstract"), None);
+        assert_eq!(ipc_file("tcp://127.0.0.1:5040"), None);
+    }
+}
