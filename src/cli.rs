@@ -16,7 +16,11 @@ use crate::protocol::timestamp_now;
 use crate::{server, transport};
 
 #[derive(Debug, Parser)]
-#[command(name = "odin-status", version, about = "Disk, network and process status of a DAQ host, over ZeroMQ")]
+#[command(
+    name = "odin-status",
+    version,
+    about = "Disk, network and process status of a DAQ host, over ZeroMQ"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -87,14 +91,22 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
             // One line: clap's first, without its usage block.
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("odin-status: {} (see --help)", first.trim_start_matches("error: "));
+            eprintln!(
+                "odin-status: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
             return ExitCode::from(EXIT_ERROR);
         }
     };

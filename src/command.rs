@@ -99,9 +99,9 @@ fn ack<P: Serialize>(request: &Request, params: P) -> Vec<u8> {
 fn only_params(params: &Map<String, Value>, command: &str, allowed: &[&str]) -> Result<(), String> {
     match params.keys().find(|k| !allowed.contains(&k.as_str())) {
         None => Ok(()),
-        Some(key) if allowed.is_empty() => Err(format!(
-            "{command} takes no params, but was given '{key}'."
-        )),
+        Some(key) if allowed.is_empty() => {
+            Err(format!("{command} takes no params, but was given '{key}'."))
+        }
         Some(key) => Err(format!(
             "{command} takes params {}, not '{key}'.",
             allowed.join(" and ")

@@ -69,14 +69,19 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, Malformed> {
     };
 
     // Read what identifies the request first, so every later error can quote it.
-    let msg_val = object.get("msg_val").and_then(Value::as_str).map(str::to_owned);
+    let msg_val = object
+        .get("msg_val")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let id = object.get("id").map(read_id);
     let readable_id = match &id {
         Some(Ok(id)) => *id,
         _ => 0,
     };
     let partial = |error: String| Malformed {
-        msg_val: msg_val.clone().unwrap_or_else(|| ILLEGAL_MSG_VAL.to_string()),
+        msg_val: msg_val
+            .clone()
+            .unwrap_or_else(|| ILLEGAL_MSG_VAL.to_string()),
         id: readable_id,
         error,
     };
@@ -279,8 +284,8 @@ mod tests {
 
     #[test]
     fn largest_id_is_accepted() {
-        let r = decode_request(br#"{"msg_type":"cmd","msg_val":"status","id":4294967295}"#)
-            .unwrap();
+        let r =
+            decode_request(br#"{"msg_type":"cmd","msg_val":"status","id":4294967295}"#).unwrap();
         assert_eq!(r.id, u32::MAX);
     }
 
@@ -316,8 +321,14 @@ mod tests {
     #[test]
     fn every_key_is_type_checked() {
         let cases = [
-            (r#"{"msg_val":"get","id":3}"#, "The request has no msg_type."),
-            (r#"{"msg_type":"cmd","id":3}"#, "The request has no msg_val."),
+            (
+                r#"{"msg_val":"get","id":3}"#,
+                "The request has no msg_type.",
+            ),
+            (
+                r#"{"msg_type":"cmd","id":3}"#,
+                "The request has no msg_val.",
+            ),
             (
                 r#"{"msg_type":5,"msg_val":"get","id":3}"#,
                 "msg_type must be a string, not a number.",

@@ -90,7 +90,10 @@ impl Snapshot {
                     p.pid.to_string(),
                     Node::branch()
                         .with("cpu_percent", Leaf::float(p.cpu_percent))
-                        .with("cpu_affinity", Leaf::int_list(p.cpu_affinity.iter().copied()))
+                        .with(
+                            "cpu_affinity",
+                            Leaf::int_list(p.cpu_affinity.iter().copied()),
+                        )
                         .with("memory_percent", Leaf::float(p.memory_percent))
                         .with("memory_rss", Leaf::int(p.memory_rss))
                         .with("memory_vms", Leaf::int(p.memory_vms))

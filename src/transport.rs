@@ -26,7 +26,10 @@ pub enum TransportError {
         reason: zmq::Error,
     },
     #[error("cannot connect to {endpoint}: {reason}")]
-    Connect { endpoint: String, reason: zmq::Error },
+    Connect {
+        endpoint: String,
+        reason: zmq::Error,
+    },
     #[error("socket error: {0}")]
     Socket(#[from] zmq::Error),
 }
@@ -69,19 +72,22 @@ impl ControlSocket {
     pub fn bind(ctx: &Context, endpoint: &str) -> Result<Self, TransportError> {
         let socket = ctx.socket(zmq::ROUTER)?;
         socket.set_linger(0)?;
-        socket.bind(endpoint).map_err(|reason| TransportError::Bind {
-            flag: "--ctrl",
-            endpoint: endpoint.to_string(),
-            reason,
-        })?;
+        socket
+            .bind(endpoint)
+            .map_err(|reason| TransportError::Bind {
+                flag: "--ctrl",
+                endpoint: endpoint.to_string(),
+                reason,
+            })?;
         Ok(ControlSocket { socket })
     }
 
     /// Waits up to `timeout` for one request.
     pub fn receive(&self, timeout: Duration) -> Result<Option<Incoming>, TransportError> {
-        let ready = self
-            .socket
-            .poll(zmq::POLLIN, timeout.as_millis().try_into().unwrap_or(i64::MAX))?;
+        let ready = self.socket.poll(
+            zmq::POLLIN,
+            timeout.as_millis().try_into().unwrap_or(i64::MAX),
+        )?;
         if ready == 0 {
             return Ok(None);
         }
@@ -108,11 +114,13 @@ impl Publisher {
         let socket = ctx.socket(zmq::PUB)?;
         socket.set_sndhwm(PUB_HIGH_WATER_MARK)?;
         socket.set_linger(0)?;
-        socket.bind(endpoint).map_err(|reason| TransportError::Bind {
-            flag: "--pub",
-            endpoint: endpoint.to_string(),
-            reason,
-        })?;
+        socket
+            .bind(endpoint)
+            .map_err(|reason| TransportError::Bind {
+                flag: "--pub",
+                endpoint: endpoint.to_string(),
+                reason,
+            })?;
         Ok(Publisher { socket })
     }
 
@@ -132,7 +140,11 @@ pub fn ipc_file(endpoint: &str) -> Option<PathBuf> {
 
 /// One request and its reply, from a fresh REQ socket; `Ok(None)` on timeout.
 /// A fresh socket per call means a lost reply cannot wedge the next call.
-pub fn request(endpoint: &str, body: &[u8], timeout: Duration) -> Result<Option<Vec<u8>>, TransportError> {
+pub fn request(
+    endpoint: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Option<Vec<u8>>, TransportError> {
     let ctx = Context::new();
     let socket = ctx.socket(zmq::REQ)?;
     socket.set_linger(0)?;
@@ -219,7 +231,10 @@ mod tests {
 
     #[test]
     fn ipc_files() {
-        assert_eq!(ipc_file("ipc:///tmp/x.sock"), Some(PathBuf::from("/tmp/x.sock")));
+        assert_eq!(
+            ipc_file("ipc:///tmp/x.sock"),
+            Some(PathBuf::from("/tmp/x.sock"))
+        );
         assert_eq!(ipc_file("ipc://@abstract"), None);
         assert_eq!(ipc_file("tcp://127.0.0.1:5040"), None);
     }

@@ -273,7 +273,9 @@ struct Tree<'t> {
 impl Serialize for Tree<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.node {
-            Node::Leaf(leaf) if self.metadata => LeafObject::new(&leaf.value, leaf, true).serialize(s),
+            Node::Leaf(leaf) if self.metadata => {
+                LeafObject::new(&leaf.value, leaf, true).serialize(s)
+            }
             Node::Leaf(leaf) => leaf.value.serialize(s),
             Node::Branch(children) => {
                 let mut map = s.serialize_map(Some(children.len()))?;
@@ -344,7 +346,10 @@ mod tests {
             .with("cpu_percent", Leaf::float(0.0))
             .with("cpu_affinity", Leaf::int_list([0, 1]));
         Node::branch()
-            .with("disk", Node::branch().with("_", usage.clone()).with("_tmp", usage))
+            .with(
+                "disk",
+                Node::branch().with("_", usage.clone()).with("_tmp", usage),
+            )
             .with("network", Node::branch())
             .with(
                 "process",
@@ -376,8 +381,14 @@ mod tests {
     #[test]
     fn leaves_are_wrapped_in_value() {
         let t = sample_tree();
-        assert_eq!(get(&t, "disk/_tmp/total", false).unwrap(), json!({"value": 100}));
-        assert_eq!(get(&t, "disk/_tmp/total/", false).unwrap(), json!({"value": 100}));
+        assert_eq!(
+            get(&t, "disk/_tmp/total", false).unwrap(),
+            json!({"value": 100})
+        );
+        assert_eq!(
+            get(&t, "disk/_tmp/total/", false).unwrap(),
+            json!({"value": 100})
+        );
         assert_eq!(
             get(&t, "process/sleep/12577/cpu_affinity/", false).unwrap(),
             json!({"value": [0, 1]})
@@ -388,13 +399,28 @@ mod tests {
     fn list_elements_by_plain_index() {
         let t = sample_tree();
         let p = "process/sleep/12577/cpu_affinity";
-        assert_eq!(get(&t, &format!("{p}/0"), false).unwrap(), json!({"value": 0}));
-        assert_eq!(get(&t, &format!("{p}/1"), false).unwrap(), json!({"value": 1}));
+        assert_eq!(
+            get(&t, &format!("{p}/0"), false).unwrap(),
+            json!({"value": 0})
+        );
+        assert_eq!(
+            get(&t, &format!("{p}/1"), false).unwrap(),
+            json!({"value": 1})
+        );
         assert_eq!(
             get(&t, &format!("{p}/0"), true).unwrap(),
             json!({"value": 0, "writeable": false, "type": "list", "element_type": "int"})
         );
-        for bad in ["5", "-1", "abc", "+1", "0/0", "0/x", "0//", "99999999999999999999999"] {
+        for bad in [
+            "5",
+            "-1",
+            "abc",
+            "+1",
+            "0/0",
+            "0/x",
+            "0//",
+            "99999999999999999999999",
+        ] {
             let path = format!("{p}/{bad}");
             assert_eq!(get(&t, &path, false), Err(format!("Invalid path: {path}")));
         }
@@ -447,8 +473,12 @@ mod tests {
     #[test]
     fn floats_stay_floats() {
         let t = sample_tree();
-        let text = serde_json::to_string(&t.get("process/sleep/12577/cpu_percent").unwrap().view(false))
-            .unwrap();
+        let text = serde_json::to_string(
+            &t.get("process/sleep/12577/cpu_percent")
+                .unwrap()
+                .view(false),
+        )
+        .unwrap();
         assert_eq!(text, r#"{"value":0.0}"#);
         assert_eq!(Leaf::float(f64::NAN).value(), &json!(0.0));
     }

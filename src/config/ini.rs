@@ -82,7 +82,10 @@ impl Ini {
                 return Err(error(number, "an option comes before any [section] header"));
             };
             let Some(split) = line.find(['=', ':']) else {
-                return Err(error(number, "expected 'key = value' or a [section] header"));
+                return Err(error(
+                    number,
+                    "expected 'key = value' or a [section] header",
+                ));
             };
             let key = line.get(..split).unwrap_or_default().trim().to_lowercase();
             let value = line.get(split + 1..).unwrap_or_default().trim().to_string();
@@ -91,7 +94,10 @@ impl Ini {
             }
             let options = ini.options_mut(section);
             if options.iter().any(|(k, _)| *k == key) {
-                return Err(error(number, &format!("option '{key}' appears twice in its section")));
+                return Err(error(
+                    number,
+                    &format!("option '{key}' appears twice in its section"),
+                ));
             }
             options.push((key, value));
             last_option = Some((options.len() - 1, indent));
@@ -128,9 +134,18 @@ impl Ini {
         }
     }
 
-    fn interpolate(&self, section: &str, key: &str, raw: &str, depth: usize) -> Result<String, IniError> {
+    fn interpolate(
+        &self,
+        section: &str,
+        key: &str,
+        raw: &str,
+        depth: usize,
+    ) -> Result<String, IniError> {
         if depth > MAX_INTERPOLATION_DEPTH {
-            return Err(error(0, &format!("option '{key}' refers to itself through %(...)s")));
+            return Err(error(
+                0,
+                &format!("option '{key}' refers to itself through %(...)s"),
+            ));
         }
         let mut out = String::with_capacity(raw.len());
         let mut rest = raw;
@@ -145,7 +160,10 @@ impl Ini {
                 let close = tail.find(")s").ok_or_else(bad)?;
                 let name = tail.get(..close).ok_or_else(bad)?.to_lowercase();
                 let value = self.raw(section, &name).ok_or_else(|| {
-                    error(0, &format!("option '{key}' refers to '%({name})s', which is not set"))
+                    error(
+                        0,
+                        &format!("option '{key}' refers to '%({name})s', which is not set"),
+                    )
                 })?;
                 out.push_str(&self.interpolate(section, &name, value, depth + 1)?);
                 rest = tail.get(close + 2..).unwrap_or_default();
@@ -193,8 +211,14 @@ rate = 2
         let ini = Ini::parse(ODIN).unwrap();
         assert!(ini.has_section("adapter.status"));
         assert!(!ini.has_section("adapter.other"));
-        assert_eq!(ini.get("adapter.status", "disks").unwrap().unwrap(), "/, /tmp");
-        assert_eq!(ini.get("adapter.status", "interfaces").unwrap().unwrap(), "lo");
+        assert_eq!(
+            ini.get("adapter.status", "disks").unwrap().unwrap(),
+            "/, /tmp"
+        );
+        assert_eq!(
+            ini.get("adapter.status", "interfaces").unwrap().unwrap(),
+            "lo"
+        );
         assert_eq!(
             ini.get("adapter.status", "processes").unwrap().unwrap(),
             "stFrameProcessor1.sh,\nstFrameReceiver1.sh"
@@ -205,12 +229,17 @@ rate = 2
 
     #[test]
     fn defaults_and_interpolation() {
-        let ini = Ini::parse("[DEFAULT]\nroot = /data\n[s]\ndisks = %(root)s/raw, 100%%\n").unwrap();
+        let ini =
+            Ini::parse("[DEFAULT]\nroot = /data\n[s]\ndisks = %(root)s/raw, 100%%\n").unwrap();
         assert_eq!(ini.get("s", "disks").unwrap().unwrap(), "/data/raw, 100%");
         assert_eq!(ini.get("s", "root").unwrap().unwrap(), "/data");
         let ini = Ini::parse("[s]\na = 5%\nb = %(b)s\nc = %(nope)s\n").unwrap();
         assert!(ini.get("s", "a").unwrap_err().message.contains("lone '%'"));
-        assert!(ini.get("s", "b").unwrap_err().message.contains("refers to itself"));
+        assert!(ini
+            .get("s", "b")
+            .unwrap_err()
+            .message
+            .contains("refers to itself"));
         assert!(ini.get("s", "c").unwrap_err().message.contains("not set"));
     }
 

@@ -83,21 +83,24 @@ impl Config {
             Some(path) => Some(FileOptions::read(path, sources.section.as_deref())?),
             None => {
                 if let Some(section) = &sources.section {
-                    return fail(format!("--section {section} needs --config FILE to read it from"));
+                    return fail(format!(
+                        "--section {section} needs --config FILE to read it from"
+                    ));
                 }
                 None
             }
         };
         // A flag wins over the file; `origin` says where a bad value came from.
-        let pick = |flag: &Option<String>, key: &str| -> Result<Option<(String, String)>, ConfigError> {
-            if let Some(v) = flag {
-                return Ok(Some((v.clone(), format!("--{}", key.replace('_', "-")))));
-            }
-            match &file {
-                Some(f) => Ok(f.get(key)?.map(|v| (v, f.origin(key)))),
-                None => Ok(None),
-            }
-        };
+        let pick =
+            |flag: &Option<String>, key: &str| -> Result<Option<(String, String)>, ConfigError> {
+                if let Some(v) = flag {
+                    return Ok(Some((v.clone(), format!("--{}", key.replace('_', "-")))));
+                }
+                match &file {
+                    Some(f) => Ok(f.get(key)?.map(|v| (v, f.origin(key)))),
+                    None => Ok(None),
+                }
+            };
 
         let disks = pick(&sources.disks, "disks")?
             .map(|(v, _)| split_list(&v))
@@ -110,15 +113,23 @@ impl Config {
             Some((v, origin)) => parse_rate(&v, &origin)?,
             None => DEFAULT_RATE,
         };
-        let ctrl_endpoint = check_endpoint(sources.ctrl.as_deref().unwrap_or(DEFAULT_CTRL), "--ctrl")?;
-        let pub_endpoint = check_endpoint(sources.publish.as_deref().unwrap_or(DEFAULT_PUB), "--pub")?;
+        let ctrl_endpoint =
+            check_endpoint(sources.ctrl.as_deref().unwrap_or(DEFAULT_CTRL), "--ctrl")?;
+        let pub_endpoint =
+            check_endpoint(sources.publish.as_deref().unwrap_or(DEFAULT_PUB), "--pub")?;
         if ctrl_endpoint == pub_endpoint {
-            return fail(format!("--ctrl and --pub must differ; both are {ctrl_endpoint}"));
+            return fail(format!(
+                "--ctrl and --pub must differ; both are {ctrl_endpoint}"
+            ));
         }
         let pub_encoding = match sources.pub_encoding.as_deref() {
             None | Some("json") => Encoding::Json,
             Some("msgpack") => Encoding::Msgpack,
-            Some(other) => return fail(format!("--pub-encoding must be json or msgpack, not '{other}'")),
+            Some(other) => {
+                return fail(format!(
+                    "--pub-encoding must be json or msgpack, not '{other}'"
+                ))
+            }
         };
         Ok(Config {
             disks,
@@ -152,7 +163,12 @@ impl FileOptions {
                 Ok(text) => text,
                 Err(_) => return fail(format!("--config {shown} is not UTF-8 text")),
             },
-            Err(e) => return fail(format!("--config {shown} cannot be read: {}", io_reason(&e))),
+            Err(e) => {
+                return fail(format!(
+                    "--config {shown} cannot be read: {}",
+                    io_reason(&e)
+                ))
+            }
         };
         let ini = match Ini::parse(&text) {
             Ok(ini) => ini,
@@ -160,7 +176,9 @@ impl FileOptions {
         };
         let section = section.unwrap_or(DEFAULT_SECTION).to_string();
         if !ini.has_section(&section) {
-            return fail(format!("--config {shown} has no [{section}] section (choose one with --section)"));
+            return fail(format!(
+                "--config {shown} has no [{section}] section (choose one with --section)"
+            ));
         }
         Ok(FileOptions {
             path: path.clone(),
@@ -194,13 +212,19 @@ pub fn split_list(value: &str) -> Vec<String> {
 
 fn parse_rate(value: &str, origin: &str) -> Result<f64, ConfigError> {
     let Ok(rate) = value.trim().parse::<f64>() else {
-        return fail(format!("{origin} must be a number of updates per second, not '{value}'"));
+        return fail(format!(
+            "{origin} must be a number of updates per second, not '{value}'"
+        ));
     };
     if !rate.is_finite() || rate <= 0.0 {
-        return fail(format!("{origin} must be above 0 updates per second, not '{value}'"));
+        return fail(format!(
+            "{origin} must be above 0 updates per second, not '{value}'"
+        ));
     }
     if rate > MAX_RATE {
-        return fail(format!("{origin} must be at most {MAX_RATE} updates per second, not '{value}'"));
+        return fail(format!(
+            "{origin} must be at most {MAX_RATE} updates per second, not '{value}'"
+        ));
     }
     Ok(rate)
 }
@@ -211,7 +235,9 @@ fn check_endpoint(endpoint: &str, flag: &str) -> Result<String, ConfigError> {
         .or_else(|| endpoint.strip_prefix("ipc://"));
     match rest {
         Some(rest) if !rest.is_empty() => Ok(endpoint.to_string()),
-        _ => fail(format!("{flag} must be a tcp://HOST:PORT or ipc://PATH endpoint, not '{endpoint}'")),
+        _ => fail(format!(
+            "{flag} must be a tcp://HOST:PORT or ipc://PATH endpoint, not '{endpoint}'"
+        )),
     }
 }
 
@@ -380,13 +406,19 @@ mod tests {
         let err = Config::load(&s).unwrap_err().to_string();
         assert_eq!(
             err,
-            format!("'rate' in [adapter.status] of {} must be above 0 updates per second, not '0'", f.path.display())
+            format!(
+                "'rate' in [adapter.status] of {} must be above 0 updates per second, not '0'",
+                f.path.display()
+            )
         );
         let (f, s) = with_file("[server]\nport = 1\n");
         let err = Config::load(&s).unwrap_err().to_string();
         assert_eq!(
             err,
-            format!("--config {} has no [adapter.status] section (choose one with --section)", f.path.display())
+            format!(
+                "--config {} has no [adapter.status] section (choose one with --section)",
+                f.path.display()
+            )
         );
     }
 }

@@ -23,7 +23,10 @@ pub struct InterfaceWatch {
 impl InterfaceWatch {
     pub fn new(names: &[String]) -> Self {
         InterfaceWatch {
-            watched: names.iter().map(|n| Presence::new("interface", n)).collect(),
+            watched: names
+                .iter()
+                .map(|n| Presence::new("interface", n))
+                .collect(),
         }
     }
 

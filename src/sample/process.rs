@@ -20,6 +20,7 @@
 //! A process can vanish at any point of this; each read that fails leaves that
 //! process out of this cycle and nothing else.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
@@ -213,33 +214,35 @@ impl ProcessScanner {
     }
 
     /// Reads the process's stat (once per cycle) and says whether it is live.
-    /// Notices a reused PID or an `exec` and re-reads the identity then.
     fn is_live(&mut self, pid: i32, fresh: &mut HashMap<i32, Option<(Stat, Instant)>>) -> bool {
-        if !fresh.contains_key(&pid) {
-            let read = self.read_tracked_stat(pid);
-            if let Some((stat, _)) = &read {
-                let stale = self
-                    .known
-                    .get(&pid)
-                    .is_none_or(|id| id.start_time != stat.start_time || id.comm != stat.comm);
-                if stale {
-                    let uptime = read_uptime();
-                    match self.read_identity(pid, uptime) {
-                        Some(id) => {
-                            self.known.insert(pid, id);
-                        }
-                        None => {
-                            self.known.remove(&pid);
-                        }
-                    }
-                }
-            }
-            fresh.insert(pid, read);
+        if let Entry::Vacant(slot) = fresh.entry(pid) {
+            slot.insert(self.read_current(pid));
         }
         fresh
             .get(&pid)
             .and_then(Option::as_ref)
             .is_some_and(|(stat, _)| stat.is_live())
+    }
+
+    /// This cycle's stat of a process. Notices a reused PID or an `exec` and
+    /// reads the identity again then.
+    fn read_current(&mut self, pid: i32) -> Option<(Stat, Instant)> {
+        let read = self.read_tracked_stat(pid)?;
+        let stale = match self.known.get(&pid) {
+            Some(id) => id.start_time != read.0.start_time || id.comm != read.0.comm,
+            None => true,
+        };
+        if stale {
+            match self.read_identity(pid, read_uptime()) {
+                Some(id) => {
+                    self.known.insert(pid, id);
+                }
+                None => {
+                    self.known.remove(&pid);
+                }
+            }
+        }
+        Some(read)
     }
 
     /// Reads `stat` through the kept-open handle, opening it on first use.
@@ -257,7 +260,9 @@ impl ProcessScanner {
             tracked.stat = open_proc(pid, "stat");
         }
         let read = match &tracked.stat {
-            Some(file) => pread_all(file, &mut self.buf).ok().and_then(|_| parse_stat(&self.buf)),
+            Some(file) => pread_all(file, &mut self.buf)
+                .ok()
+                .and_then(|_| parse_stat(&self.buf)),
             None => None,
         };
         let at = Instant::now();
@@ -286,7 +291,9 @@ impl ProcessScanner {
             tracked.statm = open_proc(pid, "statm");
         }
         let statm = match &tracked.statm {
-            Some(file) => pread_all(file, &mut self.buf).ok().and_then(|_| parse_statm(&self.buf)),
+            Some(file) => pread_all(file, &mut self.buf)
+                .ok()
+                .and_then(|_| parse_statm(&self.buf)),
             None => None,
         };
         let Some((size, resident, shared)) = statm else {
@@ -491,7 +498,10 @@ mod tests {
 
     #[test]
     fn statm_pages() {
-        assert_eq!(parse_statm(b"730 447 420 5 0 104 0\n"), Some((730, 447, 420)));
+        assert_eq!(
+            parse_statm(b"730 447 420 5 0 104 0\n"),
+            Some((730, 447, 420))
+        );
         assert_eq!(parse_statm(b"730 x"), None);
     }
 
@@ -502,7 +512,10 @@ mod tests {
         // Empty arguments are kept.
         assert_eq!(parse_cmdline(b"prog\x00\x00x\x00"), ["prog", "", "x"]);
         // A rewritten command line without NULs is split on spaces.
-        assert_eq!(parse_cmdline(b"nginx: worker process"), ["nginx:", "worker", "process"]);
+        assert_eq!(
+            parse_cmdline(b"nginx: worker process"),
+            ["nginx:", "worker", "process"]
+        );
         assert_eq!(parse_cmdline(b"a b c\x00"), ["a", "b", "c"]);
         // Non-UTF-8 bytes do not fail the read.
         assert_eq!(parse_cmdline(b"x\xff\x00").len(), 1);
@@ -517,7 +530,10 @@ mod tests {
         // A short comm is never extended.
         assert_eq!(process_name(b"sh", &["shell-wrapper".to_string()]), "sh");
         // A basename that does not extend comm is ignored.
-        assert_eq!(process_name(b"frameProcessorL", &["python3".to_string()]), "frameProcessorL");
+        assert_eq!(
+            process_name(b"frameProcessorL", &["python3".to_string()]),
+            "frameProcessorL"
+        );
     }
 
     #[test]

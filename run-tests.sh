@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Every test of odin-status: Rust unit and integration tests, then the Python
+# tests that check the real binary against psutil and odin-control 2.1.0.
+# Python test dependencies go into a venv of their own (.venv, or $ODIN_STATUS_VENV).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+venv="${ODIN_STATUS_VENV:-.venv}"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+
+cargo build --quiet
+cargo test --quiet --all-targets
+ODIN_STATUS_BIN="$PWD/target/debug/odin-status" "$venv/bin/python" -m pytest tests/python -q

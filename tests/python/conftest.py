@@ -1,0 +1,119 @@
+"""Fixtures that start the real odin-status binary and talk to it over ZeroMQ."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("ODIN_STATUS_BIN", str(REPO / "target" / "debug" / "odin-status"))
+
+
+def request(endpoint, msg_val, params=None, msg_id=1, timeout_ms=3000, ctx=None):
+    """One request on a fresh REQ socket; None when no reply comes in time."""
+    ctx = ctx or zmq.Context.instance()
+    sock = ctx.socket(zmq.REQ)
+    sock.linger = 0
+    sock.connect(endpoint)
+    try:
+        sock.send_json({
+            "msg_type": "cmd",
+            "msg_val": msg_val,
+            "id": msg_id,
+            "timestamp": "2026-11-26T06:08:46.456235",
+            "params": params or {},
+        })
+        if not sock.poll(timeout_ms):
+            return None
+        return json.loads(sock.recv())
+    finally:
+        sock.close()
+
+
+class Service:
+    def __init__(self, tmp_path, *args):
+        self.ctrl = f"ipc://{tmp_path}/ctrl"
+        self.pub = f"ipc://{tmp_path}/pub"
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--ctrl", self.ctrl, "--pub", self.pub, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if request(self.ctrl, "request_version", timeout_ms=200) is not None:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"odin-status exited: {self.proc.stderr.read().decode()}")
+        raise RuntimeError("odin-status did not answer within 10 s")
+
+    def get(self, path="", metadata=False):
+        reply = request(self.ctrl, "get", {"path": path, "metadata": metadata})
+        assert reply is not None, "no reply"
+        return reply
+
+    def value(self, path):
+        reply = self.get(path)
+        assert reply["msg_type"] == "ack", reply
+        return reply["params"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """serve(*args) starts a service; every one started is stopped afterwards."""
+    started = []
+
+    def start(*args):
+        sub = tmp_path / f"svc{len(started)}"
+        sub.mkdir()
+        svc = Service(sub, *args)
+        started.append(svc)
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """spawn(name, target, *args) runs target through a link called name."""
+    procs = []
+
+    def start(name, target, *args):
+        link = tmp_path / name
+        link.symlink_to(target)
+        proc = subprocess.Popen([str(link), *args], stdout=subprocess.DEVNULL)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def eventually(check, timeout=5.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
