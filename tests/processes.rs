@@ -160,9 +160,10 @@ fn busy_process_has_real_cpu_percent() {
             svc.get(&format!("process/{name}/{pid}/cpu_percent"))["params"]["value"].as_f64()?;
         (v > 50.0).then_some(v)
     });
+    // CPU time is counted in 10 ms ticks: over a 200 ms cycle one tick is 5%.
     assert!(
-        cpu <= 100.5,
-        "one thread cannot use more than one core: {cpu}"
+        cpu <= 110.0,
+        "one thread cannot use much more than one core: {cpu}"
     );
 }
 
