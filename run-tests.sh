@@ -10,6 +10,9 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+if [ -f clients/python/pyproject.toml ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ./clients/python
+fi
 
 cargo build --quiet
 cargo test --quiet --all-targets
