@@ -244,6 +244,25 @@ pub fn nack(msg_val: &str, id: u32, error: &str) -> Vec<u8> {
     Message::new(MsgType::Nack, msg_val, id, params).to_json()
 }
 
+/// Decodes a published message, JSON or MessagePack, told apart by its first
+/// byte: a JSON object opens with `{` (after optional white space), a
+/// MessagePack map with a map marker.
+pub fn decode_published(frame: &[u8]) -> Result<Value, String> {
+    let first = frame.iter().find(|b| !b.is_ascii_whitespace());
+    let value: Value = match first {
+        None => return Err("the message is empty".to_string()),
+        Some(b'{') => serde_json::from_slice(frame).map_err(|e| format!("bad JSON: {e}"))?,
+        Some(_) => rmp_serde::from_slice(frame).map_err(|e| format!("bad MessagePack: {e}"))?,
+    };
+    match value {
+        Value::Object(_) => Ok(value),
+        other => Err(format!(
+            "the message is {}, not an object",
+            describe(&other)
+        )),
+    }
+}
+
 /// Local time as odin-data writes it: ISO 8601 with `T`, six digits of
 /// microseconds and no zone. chrono's `Local` honours `TZ`.
 pub fn timestamp_now() -> String {
@@ -390,6 +409,17 @@ mod tests {
             .map(|k| text.find(&format!("\"{k}\"")).unwrap())
             .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+
+    #[test]
+    fn published_messages_decode_from_either_encoding() {
+        let m = Message::new(MsgType::Notify, "status", 3, json!({"disk": {}}));
+        assert_eq!(decode_published(&m.to_json()).unwrap()["id"], 3);
+        assert_eq!(decode_published(&m.to_msgpack()).unwrap()["id"], 3);
+        assert!(decode_published(b"").is_err());
+        assert!(decode_published(b"{oops").is_err());
+        assert!(decode_published(b"\xc1").is_err());
+        assert!(decode_published(b"[1]").is_err());
     }
 
     #[test]

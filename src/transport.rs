@@ -34,6 +34,20 @@ pub enum TransportError {
     Socket(#[from] zmq::Error),
 }
 
+/// Polls one socket for input. A signal arriving mid-wait (EINTR) counts as
+/// "nothing yet", so the caller can look at its stop flag and wait again.
+fn wait_readable(socket: &zmq::Socket, timeout: Duration) -> Result<bool, TransportError> {
+    match socket.poll(zmq::POLLIN, millis(timeout)) {
+        Ok(ready) => Ok(ready > 0),
+        Err(zmq::Error::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn millis(timeout: Duration) -> i64 {
+    timeout.as_millis().try_into().unwrap_or(i64::MAX)
+}
+
 /// A request as it arrived: the routing envelope and the body frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incoming {
@@ -84,11 +98,7 @@ impl ControlSocket {
 
     /// Waits up to `timeout` for one request.
     pub fn receive(&self, timeout: Duration) -> Result<Option<Incoming>, TransportError> {
-        let ready = self.socket.poll(
-            zmq::POLLIN,
-            timeout.as_millis().try_into().unwrap_or(i64::MAX),
-        )?;
-        if ready == 0 {
+        if !wait_readable(&self.socket, timeout)? {
             return Ok(None);
         }
         let frames = self.socket.recv_multipart(zmq::DONTWAIT)?;
@@ -155,8 +165,7 @@ pub fn request(
             reason,
         })?;
     socket.send(body, 0)?;
-    let millis = timeout.as_millis().try_into().unwrap_or(i64::MAX);
-    if socket.poll(zmq::POLLIN, millis)? == 0 {
+    if !wait_readable(&socket, timeout)? {
         return Ok(None);
     }
     Ok(Some(socket.recv_bytes(zmq::DONTWAIT)?))
@@ -182,11 +191,35 @@ impl Subscriber {
     }
 
     pub fn receive(&self, timeout: Duration) -> Result<Option<Vec<u8>>, TransportError> {
-        let millis = timeout.as_millis().try_into().unwrap_or(i64::MAX);
-        if self.socket.poll(zmq::POLLIN, millis)? == 0 {
+        if !wait_readable(&self.socket, timeout)? {
             return Ok(None);
         }
         Ok(Some(self.socket.recv_bytes(zmq::DONTWAIT)?))
+    }
+}
+
+/// Waits up to `timeout` for a message on any of `subscribers`; returns the
+/// index of the one it came from, so a recorder knows its source.
+pub fn receive_any(
+    subscribers: &[Subscriber],
+    timeout: Duration,
+) -> Result<Option<(usize, Vec<u8>)>, TransportError> {
+    let mut items: Vec<zmq::PollItem> = subscribers
+        .iter()
+        .map(|s| s.socket.as_poll_item(zmq::POLLIN))
+        .collect();
+    match zmq::poll(&mut items, millis(timeout)) {
+        Ok(0) | Err(zmq::Error::EINTR) => return Ok(None),
+        Ok(_) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let Some(ready) = items.iter().position(|item| item.is_readable()) else {
+        return Ok(None);
+    };
+    drop(items);
+    match subscribers.get(ready) {
+        Some(sub) => Ok(Some((ready, sub.socket.recv_bytes(zmq::DONTWAIT)?))),
+        None => Ok(None),
     }
 }
 

@@ -148,6 +148,47 @@ impl Node {
         self
     }
 
+    /// Rebuilds a tree from its plain JSON form (a published or recorded
+    /// snapshot), inferring each leaf's kind, so clients apply the same GET rules.
+    pub fn from_json(value: &Value) -> Node {
+        match value {
+            Value::Object(members) => Node::Branch(
+                members
+                    .iter()
+                    .map(|(name, child)| (name.clone(), Node::from_json(child)))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                let element = match items.first() {
+                    Some(Value::Number(n)) if n.is_f64() => Scalar::Float,
+                    Some(Value::String(_)) => Scalar::Str,
+                    Some(Value::Bool(_)) => Scalar::Bool,
+                    _ => Scalar::Int,
+                };
+                Node::Leaf(Leaf {
+                    value: value.clone(),
+                    kind: Kind::List(element),
+                })
+            }
+            Value::Number(n) if n.is_f64() => Node::Leaf(Leaf {
+                value: value.clone(),
+                kind: Kind::Float,
+            }),
+            Value::Number(_) => Node::Leaf(Leaf {
+                value: value.clone(),
+                kind: Kind::Int,
+            }),
+            Value::Bool(_) => Node::Leaf(Leaf {
+                value: value.clone(),
+                kind: Kind::Bool,
+            }),
+            Value::String(_) | Value::Null => Node::Leaf(Leaf {
+                value: value.clone(),
+                kind: Kind::Str,
+            }),
+        }
+    }
+
     pub fn child(&self, name: &str) -> Option<&Node> {
         match self {
             Node::Branch(children) => children.get(name),
@@ -218,6 +259,16 @@ pub enum Selection<'t> {
 }
 
 impl<'t> Selection<'t> {
+    /// What the path names, bare: a leaf's value, an element, or a branch's
+    /// nested object (no `{"value": ...}` wrapper), for lines meant for plotting.
+    pub fn bare(self) -> Value {
+        match self {
+            Selection::Node(Node::Leaf(leaf)) => leaf.value.clone(),
+            Selection::Node(node) => serde_json::to_value(node).unwrap_or(Value::Null),
+            Selection::Element { value, .. } => value.clone(),
+        }
+    }
+
     /// The GET result, plain or with metadata, ready to serialise.
     pub fn view(self, metadata: bool) -> View<'t> {
         View {
@@ -481,6 +532,28 @@ mod tests {
         .unwrap();
         assert_eq!(text, r#"{"value":0.0}"#);
         assert_eq!(Leaf::float(f64::NAN).value(), &json!(0.0));
+    }
+
+    #[test]
+    fn json_round_trip_keeps_get_rules() {
+        let t = sample_tree();
+        let back = Node::from_json(&serde_json::to_value(&t).unwrap());
+        for path in [
+            "",
+            "disk/_tmp",
+            "disk/_tmp/percent",
+            "process/sleep/12577/cpu_affinity/1",
+        ] {
+            assert_eq!(get(&back, path, true), get(&t, path, true), "{path}");
+        }
+        assert_eq!(back.get("disk/_tmp/total").unwrap().bare(), json!(100));
+        assert_eq!(
+            back.get("process/sleep/12577/cpu_affinity/1")
+                .unwrap()
+                .bare(),
+            json!(1)
+        );
+        assert_eq!(back.get("process/none").unwrap().bare(), json!({}));
     }
 
     #[test]

@@ -1,0 +1,63 @@
+//! `odin-status serve`: configuration from flags and an odin-control file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::config::{Config, Sources};
+use crate::server;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// odin-control config file (INI); options come from its [adapter.status] section.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The config file section to read instead of [adapter.status].
+    #[arg(long, value_name = "NAME")]
+    section: Option<String>,
+    /// Comma-separated paths whose disk usage is reported [default: /].
+    #[arg(long, value_name = "LIST")]
+    disks: Option<String>,
+    /// Comma-separated network interfaces [default: every interface present at start].
+    #[arg(long, value_name = "LIST")]
+    interfaces: Option<String>,
+    /// Comma-separated process names (substring of the name or of one argument).
+    #[arg(long, value_name = "LIST")]
+    processes: Option<String>,
+    /// Update cycles per second [default: 1].
+    #[arg(long, value_name = "HZ", allow_hyphen_values = true)]
+    rate: Option<String>,
+    /// Control endpoint (ROUTER) [default: tcp://127.0.0.1:5040].
+    #[arg(long, value_name = "ENDPOINT")]
+    ctrl: Option<String>,
+    /// Status publisher endpoint (PUB) [default: tcp://127.0.0.1:5041].
+    #[arg(long = "pub", value_name = "ENDPOINT")]
+    publish: Option<String>,
+    /// Encoding of published snapshots: json or msgpack [default: json].
+    #[arg(long, value_name = "ENCODING")]
+    pub_encoding: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let sources = Sources {
+        config_file: args.config,
+        section: args.section,
+        disks: args.disks,
+        interfaces: args.interfaces,
+        processes: args.processes,
+        rate: args.rate,
+        ctrl: args.ctrl,
+        publish: args.publish,
+        pub_encoding: args.pub_encoding,
+    };
+    let config = match Config::load(&sources) {
+        Ok(config) => config,
+        Err(e) => return super::fail(e),
+    };
+    super::init_logging();
+    match server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::fail(e),
+    }
+}
