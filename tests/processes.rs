@@ -212,3 +212,36 @@ fn short_lived_matches_never_break_the_cycle() {
     );
     assert_eq!(svc.get("")["msg_type"], "ack");
 }
+
+#[test]
+fn wrapper_that_spawns_its_child_later_is_followed() {
+    let dir = TempDir::new("late");
+    let script_name = format!("{}.sh", unique("stLate"));
+    let script = dir.path(&script_name);
+    // First a short-lived child, then the long-running one.
+    std::fs::write(&script, "#!/bin/sh\nsleep 0.8\nsleep 602 &\nwait\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let wrapper = Reaped(Command::new(&script).stdout(Stdio::null()).spawn().unwrap());
+    let svc = Service::start(&[
+        "--rate",
+        "10",
+        "--interfaces",
+        "lo",
+        "--processes",
+        &script_name,
+    ]);
+    let late = eventually(5, "the late child", || {
+        let out = Command::new("pgrep")
+            .args(["-P", &wrapper.0.id().to_string(), "-f", "sleep 602"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .ok()
+    });
+    eventually(5, "the late child reported in the wrapper's place", || {
+        (pids_of(&svc, &script_name)? == vec![late]).then_some(())
+    });
+    let _ = Command::new("kill").arg(late.to_string()).status();
+}

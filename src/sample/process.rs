@@ -12,7 +12,9 @@
 //! - `known`: what was read of each PID when first seen (name, arguments,
 //!   parent, start time). A process is read once, not every cycle; one that was
 //!   very young when read (it may not have `exec`ed yet) is read again until it
-//!   has settled.
+//!   has settled. A PID reused by a new process is noticed without reading
+//!   anything: its `/proc` directory comes back from the listing with a new
+//!   inode number.
 //! - `tracked`: the processes whose figures are read every cycle (the matches and
 //!   their children), with their `stat`/`statm` files kept open and read with
 //!   `pread`, and the CPU baseline for `cpu_percent`.
@@ -54,6 +56,8 @@ pub struct ProcessScanner {
 /// What identifies a process and what it is matched on, read once.
 #[derive(Debug, Clone, PartialEq)]
 struct Identity {
+    /// Inode of `/proc/PID` when read; a new one means (most likely) a new process.
+    inode: u64,
     start_time: u64,
     comm: Vec<u8>,
     /// psutil's `name()`: `comm`, extended from the command line when truncated.
@@ -117,8 +121,9 @@ impl ProcessScanner {
             return Vec::new();
         }
         self.cycle += 1;
-        let pids = list_pids();
-        self.refresh_known(&pids);
+        let listed = list_pids();
+        self.refresh_known(&listed);
+        let pids: Vec<i32> = listed.iter().map(|(pid, _)| *pid).collect();
 
         // Children of every known process, lowest PID first (pids is sorted).
         let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
@@ -177,17 +182,21 @@ impl ProcessScanner {
     }
 
     /// Forgets PIDs that are gone and reads the new (or not yet settled) ones.
-    fn refresh_known(&mut self, pids: &[i32]) {
-        let listed: HashSet<i32> = pids.iter().copied().collect();
-        self.known.retain(|pid, _| listed.contains(pid));
-        self.tracked.retain(|pid, _| listed.contains(pid));
+    fn refresh_known(&mut self, listed: &[(i32, u64)]) {
+        let present: HashSet<i32> = listed.iter().map(|(pid, _)| *pid).collect();
+        self.known.retain(|pid, _| present.contains(pid));
+        self.tracked.retain(|pid, _| present.contains(pid));
         let mut uptime = None;
-        for &pid in pids {
-            if self.known.get(&pid).is_some_and(|id| id.settled) {
+        for &(pid, inode) in listed {
+            if self
+                .known
+                .get(&pid)
+                .is_some_and(|id| id.settled && id.inode == inode)
+            {
                 continue;
             }
             let uptime = *uptime.get_or_insert_with(read_uptime);
-            match self.read_identity(pid, uptime) {
+            match self.read_identity(pid, inode, uptime) {
                 Some(id) => {
                     self.known.insert(pid, id);
                 }
@@ -198,12 +207,13 @@ impl ProcessScanner {
         }
     }
 
-    fn read_identity(&mut self, pid: i32, uptime: Option<f64>) -> Option<Identity> {
+    fn read_identity(&mut self, pid: i32, inode: u64, uptime: Option<f64>) -> Option<Identity> {
         let stat = read_stat_path(pid, &mut self.buf)?;
         let raw_cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let cmdline = parse_cmdline(&raw_cmdline);
         let age = uptime.map(|up| up - stat.start_time as f64 / self.ticks_per_second);
         Some(Identity {
+            inode,
             name: process_name(&stat.comm, &cmdline),
             comm: stat.comm,
             cmdline,
@@ -228,12 +238,15 @@ impl ProcessScanner {
     /// reads the identity again then.
     fn read_current(&mut self, pid: i32) -> Option<(Stat, Instant)> {
         let read = self.read_tracked_stat(pid)?;
-        let stale = match self.known.get(&pid) {
-            Some(id) => id.start_time != read.0.start_time || id.comm != read.0.comm,
-            None => true,
+        let (stale, inode) = match self.known.get(&pid) {
+            Some(id) => (
+                id.start_time != read.0.start_time || id.comm != read.0.comm,
+                id.inode,
+            ),
+            None => (true, 0),
         };
         if stale {
-            match self.read_identity(pid, read_uptime()) {
+            match self.read_identity(pid, inode, read_uptime()) {
                 Some(id) => {
                     self.known.insert(pid, id);
                 }
@@ -427,12 +440,16 @@ fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
     }
 }
 
-/// The PIDs in `/proc`, ascending.
-fn list_pids() -> Vec<i32> {
-    let mut pids: Vec<i32> = match std::fs::read_dir("/proc") {
+/// The PIDs in `/proc` with their directories' inode numbers, ascending.
+fn list_pids() -> Vec<(i32, u64)> {
+    use std::os::unix::fs::DirEntryExt;
+    let mut pids: Vec<(i32, u64)> = match std::fs::read_dir("/proc") {
         Ok(dir) => dir
-            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-            .filter(|pid: &i32| *pid > 0)
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+                (pid > 0).then(|| (pid, entry.ino()))
+            })
             .collect(),
         Err(e) => {
             tracing::error!("cannot list /proc: {e}");
@@ -549,6 +566,7 @@ mod tests {
     #[test]
     fn matches_name_or_any_argument() {
         let id = Identity {
+            inode: 1,
             start_time: 1,
             comm: b"bash".to_vec(),
             name: "bash".into(),
