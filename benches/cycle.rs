@@ -8,6 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+use odin_status::protocol::{Message, MsgType};
 use odin_status::sample::Sampler;
 use rustix::time::{clock_gettime, ClockId};
 
@@ -81,6 +82,20 @@ fn main() {
         let _ = sampler.sample();
     });
 
+    let snapshot = sampler.sample();
+    let (tree_us, _) = per_cycle(200, || {
+        let _ = snapshot.to_tree();
+    });
+    let tree = snapshot.to_tree();
+    let message = Message::new(MsgType::Notify, "status", 1, &tree);
+    let json_len = message.to_json().len();
+    let (json_us, _) = per_cycle(200, || {
+        let _ = message.to_json();
+    });
+    let (msgpack_us, _) = per_cycle(200, || {
+        let _ = message.to_msgpack();
+    });
+
     let pids: Vec<u32> = children.iter().map(Child::id).collect();
     let files: Vec<(File, File)> = pids
         .iter()
@@ -112,6 +127,10 @@ fn main() {
         "| {found} | {host} | {cpu:.0} (wall {wall:.0}) | {fcpu:.0} (wall {fwall:.0}) | {:.2} |",
         cpu / fcpu
     );
+    println!();
+    println!("| snapshot of {found} processes | build tree (us) | encode JSON (us) | encode MessagePack (us) | JSON size (bytes) |");
+    println!("|---|---|---|---|---|");
+    println!("| | {tree_us:.0} | {json_us:.0} | {msgpack_us:.0} | {json_len} |");
     for c in children.iter_mut().chain(idle.iter_mut()) {
         let _ = c.kill();
         let _ = c.wait();
