@@ -32,8 +32,13 @@ pub fn run(config: Config) -> Result<(), TransportError> {
     let interfaces = config.interfaces.clone().unwrap_or_else(present_interfaces);
     let configuration = Arc::new(configuration_reply(&config, &interfaces));
     let ctx = transport::Context::new();
-    let control = ControlSocket::bind(&ctx, &config.ctrl_endpoint)?;
-    let publisher = match Publisher::bind(&ctx, &config.pub_endpoint) {
+    let control = ControlSocket::bind(
+        &ctx,
+        &config.ctrl_endpoint,
+        config.max_message_size,
+        config.ipc_mode,
+    )?;
+    let publisher = match Publisher::bind(&ctx, &config.pub_endpoint, config.ipc_mode) {
         Ok(p) => p,
         Err(e) => {
             drop(control);
@@ -41,6 +46,13 @@ pub fn run(config: Config) -> Result<(), TransportError> {
             return Err(e);
         }
     };
+    for endpoint in [&config.ctrl_endpoint, &config.pub_endpoint] {
+        if transport::reachable_from_network(endpoint) {
+            tracing::warn!(
+                "{endpoint} is not a loopback address: the status tree becomes readable by the network"
+            );
+        }
+    }
     tracing::info!(
         "serving control on {} and status on {} ({}), {} Hz",
         config.ctrl_endpoint,
@@ -112,17 +124,25 @@ async fn sample_until_signal(
     use tokio::signal::unix::{signal, SignalKind};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cycle: u32 = 0;
     // The first tick fires at once: the tree sampled at start is published as cycle 1.
     let mut tree = Arc::clone(&*latest.read().unwrap_or_else(|p| p.into_inner()));
+    let mut stopping = false;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+            _ = hangup.recv() => {
+                crate::logging::reopen();
+                continue;
+            }
+            _ = interrupt.recv() => stopping = true,
+            _ = terminate.recv() => stopping = true,
         }
+        // A last fresh snapshot goes out on the way down, so a subscriber sees
+        // the state at shutdown.
         if cycle > 0 {
             tree = Arc::new(sampler.sample().to_tree());
             *latest.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&tree);
@@ -139,6 +159,9 @@ async fn sample_until_signal(
                 tracing::debug!("publisher is behind; snapshot {cycle} dropped")
             }
             Err(TrySendError::Disconnected(_)) => break,
+        }
+        if stopping {
+            break;
         }
     }
     Ok(())

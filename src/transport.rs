@@ -17,6 +17,9 @@ pub use zmq::Context;
 /// Snapshots queued per subscriber before new ones are dropped for it.
 pub const PUB_HIGH_WATER_MARK: i32 = 4;
 
+/// How long closing the publisher may wait to deliver what is queued.
+const PUB_LINGER_MS: i32 = 500;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("{flag} cannot bind {endpoint}: {reason}")]
@@ -24,6 +27,17 @@ pub enum TransportError {
         flag: &'static str,
         endpoint: String,
         reason: zmq::Error,
+    },
+    #[error("{flag} cannot bind {endpoint}: another process is listening there")]
+    InUse {
+        flag: &'static str,
+        endpoint: String,
+    },
+    #[error("{flag} cannot set the permissions of {path}: {reason}")]
+    Permissions {
+        flag: &'static str,
+        path: String,
+        reason: std::io::Error,
     },
     #[error("cannot connect to {endpoint}: {reason}")]
     Connect {
@@ -83,16 +97,19 @@ pub struct ControlSocket {
 }
 
 impl ControlSocket {
-    pub fn bind(ctx: &Context, endpoint: &str) -> Result<Self, TransportError> {
+    /// Binds the ROUTER. Requests larger than `max_message_size` bytes are
+    /// refused by libzmq itself (it drops the sending peer), so a client cannot
+    /// make the service buffer an arbitrarily large message.
+    pub fn bind(
+        ctx: &Context,
+        endpoint: &str,
+        max_message_size: i64,
+        ipc_mode: u32,
+    ) -> Result<Self, TransportError> {
         let socket = ctx.socket(zmq::ROUTER)?;
         socket.set_linger(0)?;
-        socket
-            .bind(endpoint)
-            .map_err(|reason| TransportError::Bind {
-                flag: "--ctrl",
-                endpoint: endpoint.to_string(),
-                reason,
-            })?;
+        socket.set_maxmsgsize(max_message_size)?;
+        bind(&socket, "--ctrl", endpoint, ipc_mode)?;
         Ok(ControlSocket { socket })
     }
 
@@ -120,17 +137,13 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn bind(ctx: &Context, endpoint: &str) -> Result<Self, TransportError> {
+    pub fn bind(ctx: &Context, endpoint: &str, ipc_mode: u32) -> Result<Self, TransportError> {
         let socket = ctx.socket(zmq::PUB)?;
         socket.set_sndhwm(PUB_HIGH_WATER_MARK)?;
-        socket.set_linger(0)?;
-        socket
-            .bind(endpoint)
-            .map_err(|reason| TransportError::Bind {
-                flag: "--pub",
-                endpoint: endpoint.to_string(),
-                reason,
-            })?;
+        // Long enough for the last snapshot to reach connected subscribers at
+        // shutdown, short enough to stop within a second.
+        socket.set_linger(PUB_LINGER_MS)?;
+        bind(&socket, "--pub", endpoint, ipc_mode)?;
         Ok(Publisher { socket })
     }
 
@@ -139,6 +152,64 @@ impl Publisher {
     pub fn publish(&self, message: &[u8]) -> Result<(), TransportError> {
         self.socket.send(message, zmq::DONTWAIT)?;
         Ok(())
+    }
+}
+
+/// Binds `socket`, refusing to take over an ipc file another process is
+/// listening on (libzmq would silently unlink it and steal the endpoint), and
+/// giving a new ipc file `ipc_mode` permissions.
+fn bind(
+    socket: &zmq::Socket,
+    flag: &'static str,
+    endpoint: &str,
+    ipc_mode: u32,
+) -> Result<(), TransportError> {
+    let file = ipc_file(endpoint);
+    if let Some(path) = &file {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(TransportError::InUse {
+                flag,
+                endpoint: endpoint.to_string(),
+            });
+        }
+    }
+    socket
+        .bind(endpoint)
+        .map_err(|reason| TransportError::Bind {
+            flag,
+            endpoint: endpoint.to_string(),
+            reason,
+        })?;
+    if let Some(path) = file {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(ipc_mode)).map_err(
+            |reason| TransportError::Permissions {
+                flag,
+                path: path.display().to_string(),
+                reason,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether a tcp endpoint listens beyond this host (anything but loopback).
+pub fn reachable_from_network(endpoint: &str) -> bool {
+    let Some(address) = endpoint.strip_prefix("tcp://") else {
+        return false;
+    };
+    let host = match address.rsplit_once(':') {
+        Some((host, _port)) => host,
+        None => address,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("lo") {
+        return false;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => !ip.is_loopback(),
+        // `*`, an interface name or a host name: assume the network can reach it.
+        Err(_) => true,
     }
 }
 
@@ -260,6 +331,30 @@ mod tests {
     fn several_body_frames_are_kept_for_the_caller_to_refuse() {
         let inc = Incoming::split(frames(&[b"id", b"a", b"b"]));
         assert_eq!(inc.body.len(), 2);
+    }
+
+    #[test]
+    fn loopback_or_network() {
+        for ep in [
+            "tcp://127.0.0.1:5040",
+            "tcp://localhost:1",
+            "tcp://[::1]:5",
+            "tcp://127.1.2.3:9",
+            "ipc:///tmp/x",
+            "tcp://lo:5040",
+        ] {
+            assert!(!reachable_from_network(ep), "{ep}");
+        }
+        for ep in [
+            "tcp://*:5040",
+            "tcp://0.0.0.0:5040",
+            "tcp://192.168.1.4:5040",
+            "tcp://eth0:5040",
+            "tcp://[::]:1",
+            "tcp://daq1:5040",
+        ] {
+            assert!(reachable_from_network(ep), "{ep}");
+        }
     }
 
     #[test]

@@ -202,7 +202,7 @@ fn every_bad_request_gets_exactly_one_nack() {
     let svc = Service::start(&["--interfaces", "lo"]);
     let huge = format!(
         r#"{{"msg_type":"cmd","msg_val":"get","id":1,"params":{{"path":"{}"}}}}"#,
-        "x".repeat(1 << 20)
+        "x".repeat(1_000_000)
     );
     let deep = "[".repeat(10_000);
     let cases: Vec<(Vec<&[u8]>, &str, u64, &str)> = vec![

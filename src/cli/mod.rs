@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Run the service: sample every cycle, answer the control socket, publish snapshots.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Ask a running service for a path of its tree and print the answer as JSON.
     Get(get::GetArgs),
     /// Print each published snapshot (or the value at PATH) as one JSON line.
@@ -75,23 +75,12 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Commands::Serve(args) => serve::run(args),
+        Commands::Serve(args) => serve::run(*args),
         Commands::Get(args) => get::run(args),
         Commands::Watch(args) => watch::run(args),
         Commands::Record(args) => record::run(args),
         Commands::Replay(args) => replay::run(args),
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {

@@ -37,6 +37,15 @@ pub struct ServeArgs {
     /// Encoding of published snapshots: json or msgpack [default: json].
     #[arg(long, value_name = "ENCODING")]
     pub_encoding: Option<String>,
+    /// Largest request accepted, in bytes; larger ones are refused by the socket [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    max_message_size: Option<String>,
+    /// Octal permissions of the ipc socket files created [default: 660].
+    #[arg(long, value_name = "MODE")]
+    ipc_mode: Option<String>,
+    /// Log to FILE instead of stderr; SIGHUP reopens it (for logrotate).
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -50,12 +59,22 @@ pub fn run(args: ServeArgs) -> ExitCode {
         ctrl: args.ctrl,
         publish: args.publish,
         pub_encoding: args.pub_encoding,
+        max_message_size: args.max_message_size,
+        ipc_mode: args.ipc_mode,
+        log_file: args.log_file,
     };
     let config = match Config::load(&sources) {
         Ok(config) => config,
         Err(e) => return super::fail(e),
     };
-    super::init_logging();
+    if let Err(e) = crate::logging::init(config.log_file.as_deref()) {
+        let shown = config
+            .log_file
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""))
+            .display();
+        return super::fail(format!("--log-file {shown} cannot be opened: {e}"));
+    }
     match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => super::fail(e),

@@ -18,6 +18,10 @@ pub const DEFAULT_SECTION: &str = "adapter.status";
 pub const DEFAULT_RATE: f64 = 1.0;
 /// Above this the cycle would be shorter than a millisecond: a busy loop, not a monitor.
 pub const MAX_RATE: f64 = 1000.0;
+/// Requests larger than this are refused by the socket itself.
+pub const DEFAULT_MAX_MESSAGE_SIZE: i64 = 1 << 20;
+/// ipc socket files: owner and group may connect, others may not.
+pub const DEFAULT_IPC_MODE: u32 = 0o660;
 
 /// How snapshots are encoded on the PUB socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +51,9 @@ pub struct Sources {
     pub ctrl: Option<String>,
     pub publish: Option<String>,
     pub pub_encoding: Option<String>,
+    pub max_message_size: Option<String>,
+    pub ipc_mode: Option<String>,
+    pub log_file: Option<PathBuf>,
 }
 
 /// A checked configuration.
@@ -60,6 +67,12 @@ pub struct Config {
     pub ctrl_endpoint: String,
     pub pub_endpoint: String,
     pub pub_encoding: Encoding,
+    /// Largest request, in bytes, the control socket accepts.
+    pub max_message_size: i64,
+    /// Permissions of the ipc socket files the service creates.
+    pub ipc_mode: u32,
+    /// Log here instead of stderr (reopened on SIGHUP, for logrotate).
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +144,28 @@ impl Config {
                 ))
             }
         };
+        let max_message_size = match &sources.max_message_size {
+            None => DEFAULT_MAX_MESSAGE_SIZE,
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return fail(format!(
+                        "--max-message-size must be a whole number of bytes above 0, not '{v}'"
+                    ))
+                }
+            },
+        };
+        let ipc_mode = match &sources.ipc_mode {
+            None => DEFAULT_IPC_MODE,
+            Some(v) => match u32::from_str_radix(v.trim(), 8) {
+                Ok(mode) if mode <= 0o777 => mode,
+                _ => {
+                    return fail(format!(
+                        "--ipc-mode must be octal permissions such as 660, not '{v}'"
+                    ))
+                }
+            },
+        };
         Ok(Config {
             disks,
             interfaces,
@@ -139,6 +174,9 @@ impl Config {
             ctrl_endpoint,
             pub_endpoint,
             pub_encoding,
+            max_message_size,
+            ipc_mode,
+            log_file: sources.log_file.clone(),
         })
     }
 
@@ -386,6 +424,20 @@ mod tests {
                     ..Sources::default()
                 },
                 "--ctrl must be a tcp://HOST:PORT or ipc://PATH endpoint, not 'udp://x:1'",
+            ),
+            (
+                Sources {
+                    max_message_size: Some("0".into()),
+                    ..Sources::default()
+                },
+                "--max-message-size must be a whole number of bytes above 0, not '0'",
+            ),
+            (
+                Sources {
+                    ipc_mode: Some("999".into()),
+                    ..Sources::default()
+                },
+                "--ipc-mode must be octal permissions such as 660, not '999'",
             ),
             (
                 Sources {
