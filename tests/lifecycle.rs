@@ -127,7 +127,10 @@ fn a_connected_subscriber_gets_the_last_snapshot_at_shutdown() {
     let frames = receive(&sub, 2000).expect("the final snapshot");
     let msg: Value = serde_json::from_slice(&frames[0]).unwrap();
     assert_eq!(msg["msg_val"], "status");
-    assert_eq!(msg["id"], 2, "cycle 1 went out at start, before this subscriber");
+    assert_eq!(
+        msg["id"], 2,
+        "cycle 1 went out at start, before this subscriber"
+    );
     assert!(msg["params"]["network"]["lo"].is_object());
     let (status, elapsed) = svc.stop(15);
     assert_eq!(status.code(), Some(0));
