@@ -106,13 +106,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.seconds > 0:
         parser.error("--seconds must be above 0")
 
-    plt = None
+    plt: Any = None
     if not args.csv:
         try:
             import matplotlib
             if args.output:
                 matplotlib.use("Agg")  # no display needed to write a file
-            import matplotlib.pyplot as plt
+            import matplotlib.pyplot
+            plt = matplotlib.pyplot
         except ImportError:
             print("matplotlib is not installed; printing CSV instead", file=sys.stderr)
 

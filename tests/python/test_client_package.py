@@ -3,10 +3,11 @@ controls where the real service cannot misbehave on demand (silence, bad replies
 event messages)."""
 
 import json
+import os
 import re
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import msgpack
 import pytest
@@ -193,26 +194,37 @@ def test_close_and_context_manager(serve):
 
 def test_requests_carry_incrementing_ids_and_odin_timestamps(router):
     fake = router(lambda identity, req: ack(req, {"echo": req["params"]}))
-    with StatusClient(fake.endpoint) as c:
-        assert c.get("a/b", metadata=True) == {"echo": {"path": "a/b", "metadata": True}}
-        assert c.status() == {"echo": {}}
-        assert c.configuration() == {"echo": {}}
-        assert c.version() == {"echo": {}}
-        assert c.commands() == {"echo": {}}
-        c._last_id = 2**32 - 1  # the next id wraps to 0, as an unsigned 32-bit counter does
-        c.status()
-        c.status()
+    # Local time, not UTC: run the client in a zone 5 h 30 min east of UTC.
+    saved_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "ODN-5:30"
+    time.tzset()
+    try:
+        with StatusClient(fake.endpoint) as c:
+            assert c.get("a/b", metadata=True) == {"echo": {"path": "a/b", "metadata": True}}
+            assert c.status() == {"echo": {}}
+            assert c.configuration() == {"echo": {}}
+            assert c.version() == {"echo": {}}
+            assert c.commands() == {"echo": {}}
+            c._last_id = 2**32 - 1  # the next id wraps to 0, as an unsigned 32-bit counter does
+            c.status()
+            c.status()
+    finally:
+        if saved_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved_tz
+        time.tzset()
     requests = [req for _, req in fake.received]
     assert [r["id"] for r in requests] == [1, 2, 3, 4, 5, 0, 1]
     assert [r["msg_val"] for r in requests[:5]] == [
         "get", "status", "request_configuration", "request_version", "request_commands"]
-    now = datetime.now()
+    there = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(hours=5, minutes=30)
     for r in requests:
         assert list(r) == ["msg_type", "msg_val", "id", "timestamp", "params"]
         assert r["msg_type"] == "cmd"
         assert TIMESTAMP.match(r["timestamp"]), r["timestamp"]
         sent = datetime.strptime(r["timestamp"], "%Y-%m-%dT%H:%M:%S.%f")
-        assert abs((now - sent).total_seconds()) < 30, "timestamp is not local time"
+        assert abs((there - sent).total_seconds()) < 30, "timestamp is not local time"
 
 
 def test_timeout_then_recovery_on_the_same_client(router):
@@ -255,7 +267,7 @@ def test_stale_reply_never_reaches_the_next_call(router):
             c.status()
         assert c.status() == {"fresh": 2}
         assert c.status() == {"fresh": 3}
-    assert held == []
+    assert held == [], "the late reply to request 1 was sent"
 
 
 def test_timeout_then_a_real_service_on_the_same_endpoint(tmp_path):

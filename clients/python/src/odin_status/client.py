@@ -36,14 +36,14 @@ class StatusClient:
     """
 
     def __init__(self, endpoint: str = DEFAULT_CTRL, timeout: float = 2.0,
-                 context: Optional[zmq.Context] = None) -> None:
+                 context: Optional[zmq.Context[Any]] = None) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout must be a number of seconds above 0, not {timeout!r}")
         self.endpoint = endpoint
         self.timeout = float(timeout)
         self._owns_context = context is None
         self._context = zmq.Context() if context is None else context
-        self._socket: Optional[zmq.Socket] = None
+        self._socket: Optional[zmq.Socket[Any]] = None
         self._last_id = 0
         try:
             self._open()
@@ -133,7 +133,7 @@ class StatusClient:
             self._socket = None
         self._open()
 
-    def _require_socket(self) -> zmq.Socket:
+    def _require_socket(self) -> zmq.Socket[Any]:
         if self._socket is None:
             raise OdinStatusError("this StatusClient is closed")
         return self._socket

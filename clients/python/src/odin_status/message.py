@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any, Dict, Optional
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]  # no stubs; unpackb returns Any
 
 from .errors import StatusProtocolError
 
@@ -43,6 +43,7 @@ def decode(frame: bytes) -> Dict[str, Any]:
     start with a fixmap byte (0x80-0x8f) or map16/map32 (0xde, 0xdf).
     """
     head = frame.lstrip(_JSON_WHITESPACE)[:1]
+    value: Dict[str, Any]
     try:
         if head == b"{":
             value = json.loads(frame)

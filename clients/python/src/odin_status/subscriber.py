@@ -66,7 +66,7 @@ class StatusSubscriber:
 
     def __init__(self, endpoint: str = DEFAULT_PUB, timeout: float = 2.0, hwm: int = 4,
                  on_gap: Optional[Callable[[Snapshot], None]] = None,
-                 context: Optional[zmq.Context] = None) -> None:
+                 context: Optional[zmq.Context[Any]] = None) -> None:
         self.timeout = _seconds(timeout)
         if isinstance(hwm, bool) or not isinstance(hwm, int) or hwm < 0:
             raise ValueError(f"hwm must be an int of 0 (no limit) or more, not {hwm!r}")
@@ -79,7 +79,7 @@ class StatusSubscriber:
         self._last_cycle: Optional[int] = None
         self._owns_context = context is None
         self._context = zmq.Context() if context is None else context
-        self._socket: Optional[zmq.Socket] = None
+        self._socket: Optional[zmq.Socket[Any]] = None
         sock = self._context.socket(zmq.SUB)
         sock.linger = 0
         sock.rcvhwm = hwm
