@@ -76,8 +76,10 @@ query() {
     reply=$("$odin_status" get "$1" --ctrl "$endpoint" --timeout 1000 2>"$errors") || rc=$?
 }
 
-# others_pids < reply: the PIDs in a process/NAME answer that are not this script,
-# one of its children (even one gone by now) or one of its callers.
+# others_pids < reply: from the whole process branch, the PIDs reported for
+# $name that are not this script, one of its children (even one gone by now) or
+# one of its callers. Exits 3 when the service does not watch $name at all.
+# (The whole branch is asked for because a name with a "/" cannot be a GET path.)
 others_pids() {
     python3 -c '
 import json, sys
@@ -94,15 +96,18 @@ def parents(pid):
         chain.append(pid)
     return chain
 
-me = int(sys.argv[1])
+name, me = sys.argv[1], int(sys.argv[2])
+processes = json.load(sys.stdin)
+if name not in processes:
+    sys.exit(3)
 ours = {me, *(parents(me) or [])}
 found = []
-for pid in sorted(json.load(sys.stdin), key=int):
+for pid in sorted(processes[name], key=int):
     chain = parents(int(pid))
     if chain is not None and int(pid) not in ours and me not in chain:
         found.append(pid)
 print(" ".join(found))
-' "$$"
+' "$name" "$$"
 }
 
 # The service names a disk by its path with every "/" replaced by "_".
@@ -126,15 +131,16 @@ while :; do
         esac
     fi
 
-    query "process/$name"
+    query process
     case $rc in
         0)  answered=yes
-            pids=$(others_pids <<<"$reply")
+            found=0
+            pids=$(others_pids <<<"$reply") || found=$?
+            [ "$found" -eq 0 ] || die 2 "the service does not watch '$name'; add it to its --processes"
             if [ -n "$pids" ]; then
                 echo "$name is running: PID $pids"
                 exit 0
             fi ;;
-        1)  die 2 "the service does not watch '$name' ($(cat "$errors")); add it to its --processes" ;;
         3)  ;;
         *)  die 2 "$(cat "$errors")" ;;
     esac

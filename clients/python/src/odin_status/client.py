@@ -1,9 +1,10 @@
 """Requests on the control socket: one call, one reply, and never a hang.
 
-ZeroMQ's REQ socket is strict: after a lost reply it can neither send nor
-receive again. So on a timeout the client closes its socket (linger 0, so
-nothing queued survives) and opens a fresh one — the ZeroMQ guide's
-"lazy pirate" — and the next call works without the caller doing anything.
+ZeroMQ's REQ socket is strict: until the reply to its last request arrives it
+refuses to send another, so one lost reply would wedge it for good. On a
+timeout the client therefore closes its socket (linger 0, so nothing queued
+survives) and opens a fresh one, the ZeroMQ guide's "lazy pirate", and the
+next call works without the caller doing anything.
 A reply that still arrives for the old request goes to the closed socket and
 is dropped, so it can never be mistaken for the answer to a later request.
 """

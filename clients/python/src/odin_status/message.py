@@ -42,12 +42,12 @@ def decode(frame: bytes) -> Dict[str, Any]:
     JSON objects start with ``{`` (after optional whitespace); MessagePack maps
     start with a fixmap byte (0x80-0x8f) or map16/map32 (0xde, 0xdf).
     """
-    head = frame.lstrip(_JSON_WHITESPACE)[:1]
+    first = frame[:1]
     value: Dict[str, Any]
     try:
-        if head == b"{":
+        if frame.lstrip(_JSON_WHITESPACE)[:1] == b"{":
             value = json.loads(frame)
-        elif head and (0x80 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF)):
+        elif first and (0x80 <= first[0] <= 0x8F or first[0] in (0xDE, 0xDF)):
             value = msgpack.unpackb(frame, raw=False)
         else:
             raise StatusProtocolError(
