@@ -393,3 +393,27 @@ def test_metadata_replies_match_schema(serve, spawn):
     reply = svc.get(base + "/cpu_affinity", True)
     del reply["params"]["element_type"]
     assert not reply_schema.is_valid(reply), "a list leaf's metadata has element_type"
+
+
+def test_readme_examples_match_schemas():
+    """Every complete message in protocol/README.md's JSON examples is valid."""
+    text = (PROTOCOL / "README.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, re.S)
+    messages = []
+    for block in blocks:
+        if "..." in block:
+            continue  # an abbreviated example, not a message
+        try:
+            messages.append(json.loads(block))
+        except ValueError:
+            messages.extend(json.loads(line) for line in block.splitlines() if line.strip())
+    by_type = {"cmd": "request", "ack": "reply", "nack": "reply", "notify": "snapshot"}
+    checked = 0
+    for msg in messages:
+        kind = by_type.get(msg.get("msg_type"))
+        if kind is None:
+            continue  # a leaf's metadata object, not a message
+        errors = list(validator(kind).iter_errors(msg))
+        assert not errors, f"README example {msg}: {errors[0].message}"
+        checked += 1
+    assert checked >= 14, f"only {checked} README examples found"
