@@ -3,8 +3,15 @@
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Watch the commit only where these files exist (a worktree's .git is a
+    // file, and a missing watched path would rebuild every time).
+    for path in [".git/HEAD", ".git/refs/heads"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        } else {
+            println!("cargo:rerun-if-changed=build.rs");
+        }
+    }
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     let commit = Command::new("git")
         .args(["describe", "--always", "--exclude", "*"])

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 
 use ini::Ini;
 
+use crate::snapshot::disk_key;
+
 pub const DEFAULT_CTRL: &str = "tcp://127.0.0.1:5040";
 pub const DEFAULT_PUB: &str = "tcp://127.0.0.1:5041";
 pub const DEFAULT_SECTION: &str = "adapter.status";
@@ -115,9 +117,24 @@ impl Config {
                 }
             };
 
-        let disks = pick(&sources.disks, "disks")?
-            .map(|(v, _)| split_list(&v))
-            .unwrap_or_else(|| vec!["/".to_string()]);
+        let (disks, disks_origin) = match pick(&sources.disks, "disks")? {
+            Some((v, origin)) => (split_list(&v), origin),
+            None => (vec!["/".to_string()], String::new()),
+        };
+        // Each path becomes a tree key with `/` replaced by `_`; two paths
+        // that make the same key would hide one another.
+        for (i, a) in disks.iter().enumerate() {
+            if let Some(b) = disks
+                .iter()
+                .skip(i + 1)
+                .find(|b| disk_key(b) == disk_key(a))
+            {
+                return fail(format!(
+                    "{disks_origin} lists {a} and {b}, which share the tree key {}",
+                    disk_key(a)
+                ));
+            }
+        }
         let interfaces = pick(&sources.interfaces, "interfaces")?.map(|(v, _)| split_list(&v));
         let processes = pick(&sources.processes, "processes")?
             .map(|(v, _)| split_list(&v))
@@ -424,6 +441,13 @@ mod tests {
                     ..Sources::default()
                 },
                 "--ctrl must be a tcp://HOST:PORT or ipc://PATH endpoint, not 'udp://x:1'",
+            ),
+            (
+                Sources {
+                    disks: Some("/data/x_y, /data/x/y".into()),
+                    ..Sources::default()
+                },
+                "--disks lists /data/x_y and /data/x/y, which share the tree key _data_x_y",
             ),
             (
                 Sources {
