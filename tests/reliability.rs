@@ -277,3 +277,66 @@ fn vanished_and_concurrent_clients() {
         }
     }
 }
+
+/// Garbage from four clients at once for 10 s: every request gets its one
+/// nack, the server stays up and the cycle rate holds.
+#[test]
+fn flood_of_malformed_requests() {
+    let _one_at_a_time = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
+    let svc = Service::start_tcp(&["--rate", "20", "--interfaces", "lo"]);
+    let (_ctx, sub) = subscribe(&svc.publish);
+    let deep = "[".repeat(10_000);
+    let big = format!(
+        r#"{{"msg_type":"cmd","msg_val":"get","id":1,"params":{{"path":"{}"}}}}"#,
+        "z".repeat(1_000_000)
+    );
+    let bodies: Vec<Vec<Vec<u8>>> = vec![
+        vec![b"{".to_vec()],
+        vec![b"\xff\x00\xfe".to_vec()],
+        vec![Vec::new()],
+        vec![deep.into_bytes()],
+        vec![big.into_bytes()],
+        vec![br#"{"msg_type":"cmd","msg_val":"get","id":99999999999999999999}"#.to_vec()],
+        vec![br#"{"msg_type":"cmd","msg_val":"get","id":1,"params":{"path":7}}"#.to_vec()],
+        vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
+        vec![br#"{"msg_type":"cmd","msg_val":"get","id":1,"bogus":[]}"#.to_vec()],
+    ];
+    let started = Instant::now();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let ctrl = svc.ctrl.clone();
+            let bodies = bodies.clone();
+            std::thread::spawn(move || {
+                let ctx = zmq::Context::new();
+                let dealer = ctx.socket(zmq::DEALER).unwrap();
+                dealer.set_linger(0).unwrap();
+                dealer.connect(&ctrl).unwrap();
+                let mut sent = 0u64;
+                while started.elapsed() < Duration::from_secs(10) {
+                    for body in &bodies {
+                        dealer.send_multipart(body, 0).unwrap();
+                        assert!(dealer.poll(zmq::POLLIN, 5000).unwrap() > 0, "a reply");
+                        let reply = dealer.recv_multipart(0).unwrap();
+                        assert_eq!(reply.len(), 1);
+                        let reply: Value = serde_json::from_slice(&reply[0]).unwrap();
+                        assert_eq!(reply["msg_type"], "nack", "{reply}");
+                        sent += 1;
+                    }
+                }
+                sent
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Some(frames) = receive(&sub, 1000) {
+            let msg: Value = serde_json::from_slice(&frames[0]).unwrap();
+            ids.push(msg["id"].as_u64().unwrap());
+        }
+    }
+    let sent: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let rate = (ids.last().unwrap() - ids.first().unwrap()) as f64 / 10.0;
+    eprintln!("flood: {sent} malformed requests answered in 10 s; cycle rate {rate:.1} Hz of 20");
+    assert!(rate >= 16.0, "cycle rate {rate:.1} Hz under the flood");
+    assert_eq!(svc.get("network/lo")["msg_type"], "ack");
+}
