@@ -16,4 +16,4 @@ fi
 
 cargo build --quiet
 cargo test --quiet --all-targets
-ODIN_STATUS_BIN="$PWD/target/debug/odin-status" "$venv/bin/python" -m pytest tests/python -q
+ODIN_STATUS_BIN="$PWD/target/debug/odin-status" "$venv/bin/python" -m pytest tests/python -q -rs

@@ -36,11 +36,13 @@ def request(endpoint, msg_val, params=None, msg_id=1, timeout_ms=3000, ctx=None)
 
 
 class Service:
-    def __init__(self, tmp_path, *args):
+    def __init__(self, tmp_path, *args, prefix=()):
         self.ctrl = f"ipc://{tmp_path}/ctrl"
         self.pub = f"ipc://{tmp_path}/pub"
+        # `prefix` runs the service through a command that execs it
+        # (ip netns exec, setpriv), so the PID is still the service's.
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--ctrl", self.ctrl, "--pub", self.pub, *args],
+            [*prefix, BIN, "serve", "--ctrl", self.ctrl, "--pub", self.pub, *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -78,10 +80,11 @@ def serve(tmp_path):
     """serve(*args) starts a service; every one started is stopped afterwards."""
     started = []
 
-    def start(*args):
+    def start(*args, prefix=()):
         sub = tmp_path / f"svc{len(started)}"
         sub.mkdir()
-        svc = Service(sub, *args)
+        sub.chmod(0o777)  # an unprivileged service must create its sockets here
+        svc = Service(sub, *args, prefix=prefix)
         started.append(svc)
         return svc
 
