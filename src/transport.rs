@@ -193,6 +193,15 @@ fn bind(
     Ok(())
 }
 
+fn connect(socket: &zmq::Socket, endpoint: &str) -> Result<(), TransportError> {
+    socket
+        .connect(endpoint)
+        .map_err(|reason| TransportError::Connect {
+            endpoint: endpoint.to_string(),
+            reason,
+        })
+}
+
 /// Whether a tcp endpoint listens beyond this host (anything but loopback).
 pub fn reachable_from_network(endpoint: &str) -> bool {
     let Some(address) = endpoint.strip_prefix("tcp://") else {
@@ -229,12 +238,7 @@ pub fn request(
     let ctx = Context::new();
     let socket = ctx.socket(zmq::REQ)?;
     socket.set_linger(0)?;
-    socket
-        .connect(endpoint)
-        .map_err(|reason| TransportError::Connect {
-            endpoint: endpoint.to_string(),
-            reason,
-        })?;
+    connect(&socket, endpoint)?;
     socket.send(body, 0)?;
     if !wait_readable(&socket, timeout)? {
         return Ok(None);
@@ -252,12 +256,7 @@ impl Subscriber {
         let socket = ctx.socket(zmq::SUB)?;
         socket.set_linger(0)?;
         socket.set_subscribe(b"")?;
-        socket
-            .connect(endpoint)
-            .map_err(|reason| TransportError::Connect {
-                endpoint: endpoint.to_string(),
-                reason,
-            })?;
+        connect(&socket, endpoint)?;
         Ok(Subscriber { socket })
     }
 

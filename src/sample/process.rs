@@ -269,15 +269,8 @@ impl ProcessScanner {
             last_cycle: cycle,
         });
         tracked.last_cycle = cycle;
-        if tracked.stat.is_none() {
-            tracked.stat = open_proc(pid, "stat");
-        }
-        let read = match &tracked.stat {
-            Some(file) => pread_all(file, &mut self.buf)
-                .ok()
-                .and_then(|_| parse_stat(&self.buf)),
-            None => None,
-        };
+        let read = read_kept_open(&mut tracked.stat, pid, "stat", &mut self.buf)
+            .and_then(|_| parse_stat(&self.buf));
         let at = Instant::now();
         match read {
             Some(stat) if tracked.stat.is_some() && stat.start_time == tracked.start_time => {
@@ -300,15 +293,8 @@ impl ProcessScanner {
     /// The reported figures of one process, or `None` if it vanished meanwhile.
     fn figures(&mut self, pid: i32, stat: &Stat, at: Instant) -> Option<ProcessStats> {
         let tracked = self.tracked.get_mut(&pid)?;
-        if tracked.statm.is_none() {
-            tracked.statm = open_proc(pid, "statm");
-        }
-        let statm = match &tracked.statm {
-            Some(file) => pread_all(file, &mut self.buf)
-                .ok()
-                .and_then(|_| parse_statm(&self.buf)),
-            None => None,
-        };
+        let statm = read_kept_open(&mut tracked.statm, pid, "statm", &mut self.buf)
+            .and_then(|_| parse_statm(&self.buf));
         let Some((size, resident, shared)) = statm else {
             self.tracked.remove(&pid);
             return None;
@@ -421,6 +407,20 @@ fn read_stat_path(pid: i32, buf: &mut Vec<u8>) -> Option<Stat> {
     let file = open_proc(pid, "stat")?;
     pread_all(&file, buf).ok()?;
     parse_stat(buf)
+}
+
+/// Reads a /proc file of `pid` through its kept-open handle, opening it on
+/// first use; `None` once the process is gone.
+fn read_kept_open(
+    handle: &mut Option<File>,
+    pid: i32,
+    file: &str,
+    buf: &mut Vec<u8>,
+) -> Option<()> {
+    if handle.is_none() {
+        *handle = open_proc(pid, file);
+    }
+    pread_all(handle.as_ref()?, buf).ok()
 }
 
 fn open_proc(pid: i32, file: &str) -> Option<File> {
