@@ -65,6 +65,8 @@ struct Identity {
     cmdline: Vec<String>,
     ppid: i32,
     settled: bool,
+    /// Indices of the configured names this process matches, worked out once.
+    matched: Vec<usize>,
 }
 
 /// A process read every cycle.
@@ -125,29 +127,35 @@ impl ProcessScanner {
         self.refresh_known(&listed);
         let pids: Vec<i32> = listed.iter().map(|(pid, _)| *pid).collect();
 
-        // Children of every known process, lowest PID first (pids is sorted).
+        // One pass over the listing: children of every known process and the
+        // matches of every name, lowest PID first (pids is sorted).
         let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        let mut matched: Vec<Vec<i32>> = vec![Vec::new(); self.names.len()];
         for pid in &pids {
             if let Some(id) = self.known.get(pid) {
                 children.entry(id.ppid).or_default().push(*pid);
+                if *pid != self.own_pid {
+                    for &index in &id.matched {
+                        if let Some(list) = matched.get_mut(index) {
+                            list.push(*pid);
+                        }
+                    }
+                }
             }
         }
 
         // Fresh stat of each process looked at this cycle, read at most once.
         let mut fresh: HashMap<i32, Option<(Stat, Instant)>> = HashMap::new();
         let mut result = Vec::with_capacity(self.names.len());
-        for name in self.names.clone() {
+        for (index, matched) in matched.into_iter().enumerate() {
             let mut reported: Vec<i32> = Vec::new();
-            let matched: Vec<i32> = pids
-                .iter()
-                .copied()
-                .filter(|pid| *pid != self.own_pid)
-                .filter(|pid| self.known.get(pid).is_some_and(|id| id.matches(&name)))
-                .collect();
             for pid in matched {
                 // The fresh read may have found a new process under this PID.
                 if !self.is_live(pid, &mut fresh)
-                    || !self.known.get(&pid).is_some_and(|id| id.matches(&name))
+                    || !self
+                        .known
+                        .get(&pid)
+                        .is_some_and(|id| id.matched.contains(&index))
                 {
                     continue;
                 }
@@ -173,6 +181,7 @@ impl ProcessScanner {
                     self.figures(pid, &stat, at)
                 })
                 .collect();
+            let name = self.names.get(index).cloned().unwrap_or_default();
             result.push((name, stats));
         }
 
@@ -212,7 +221,7 @@ impl ProcessScanner {
         let raw_cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let cmdline = parse_cmdline(&raw_cmdline);
         let age = uptime.map(|up| up - stat.start_time as f64 / self.ticks_per_second);
-        Some(Identity {
+        let mut id = Identity {
             inode,
             name: process_name(&stat.comm, &cmdline),
             comm: stat.comm,
@@ -220,7 +229,13 @@ impl ProcessScanner {
             ppid: stat.ppid,
             start_time: stat.start_time,
             settled: age.is_some_and(|age| age >= SETTLE_SECONDS),
-        })
+            matched: Vec::new(),
+        };
+        id.matched = (self.names.iter().enumerate())
+            .filter(|(_, name)| id.matches(name))
+            .map(|(index, _)| index)
+            .collect();
+        Some(id)
     }
 
     /// Reads the process's stat (once per cycle) and says whether it is live.
@@ -573,6 +588,7 @@ mod tests {
             cmdline: vec!["/bin/bash".into(), "/opt/stFrameProcessor1.sh".into()],
             ppid: 1,
             settled: true,
+            matched: vec![],
         };
         assert!(id.matches("stFrameProcessor1.sh"));
         assert!(id.matches("bas"));
@@ -600,7 +616,17 @@ mod tests {
             .spawn()
             .unwrap();
         let mut scanner = ProcessScanner::new(&["30.123456".to_string()]);
-        let got = scanner.sample();
+        // Until the child has exec'd it is a copy of this test: sample again.
+        let got = (0..100)
+            .map(|_| {
+                let got = scanner.sample();
+                if got[0].1.is_empty() {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                got
+            })
+            .find(|got| !got[0].1.is_empty())
+            .unwrap_or_default();
         let _ = child.kill();
         let _ = child.wait();
         let (name, stats) = &got[0];
