@@ -1,0 +1,399 @@
+"""Python side of benches/run.sh: odin-control's monitor(), pyzmq clients, the report.
+
+Subcommands (each prints one JSON object on stdout, except `report`):
+
+  odin --reps N          time SystemStatusController.monitor() of odin-control
+                         (configuration from ODIN_BENCH_DISKS, ODIN_BENCH_INTERFACES,
+                         ODIN_BENCH_PROCESSES, as for the cycle bench)
+  ready --ctrl EP        wait until a service answers request_version
+  roundtrip --ctrl EP --path P --n N [--check echo|ack]
+                         N sequential REQ round trips of one `get` request
+  load --pub EP [--ctrl EP] --seconds S [--rss-pid PID --rss-every T]
+                         a subscriber that reads every snapshot (and, with --ctrl,
+                         gets the whole tree once a second) for S seconds, sampling
+                         PID's VmRSS at the start, every T seconds and at the end
+  report RESULTS         the Markdown report from run.sh's `key value` file
+
+The process names come from the environment, never the command line: a process
+whose arguments hold a configured name would match it.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+REQUEST_TIMESTAMP = "2026-11-26T06:08:46.456235"
+
+
+def request_body(msg_val, params, msg_id=1):
+    return json.dumps({
+        "msg_type": "cmd",
+        "msg_val": msg_val,
+        "id": msg_id,
+        "timestamp": REQUEST_TIMESTAMP,
+        "params": params,
+    }).encode()
+
+
+def env_list(name, default=""):
+    return os.environ.get(name, default)
+
+
+def cmd_odin(args):
+    from odin_control.adapters.system_status import SystemStatusController
+
+    options = {
+        "disks": env_list("ODIN_BENCH_DISKS", "/"),
+        "interfaces": env_list("ODIN_BENCH_INTERFACES", "lo"),
+        "processes": env_list("ODIN_BENCH_PROCESSES"),
+    }
+    # The constructor runs monitor() once (and schedules the next on an IOLoop
+    # that never runs here), which also fills psutil's process cache.
+    controller = SystemStatusController(options)
+    controller.monitor()  # one more warm-up, as in steady state
+    times = []
+    for _ in range(args.reps):
+        t0 = time.process_time()
+        controller.monitor()
+        times.append(time.process_time() - t0)
+    first = options["processes"].split(",")[0].strip()
+    matched = len(controller._process_tree.get(first, {}))  # noqa: SLF001 - a count for the table
+    print(json.dumps({"per_call_s": times, "mean_s": sum(times) / len(times), "matched": matched}))
+
+
+def connect(ctx, kind, endpoint):
+    import zmq
+
+    sock = ctx.socket(kind)
+    sock.linger = 0
+    sock.connect(endpoint)
+    return sock
+
+
+def cmd_ready(args):
+    import zmq
+
+    ctx = zmq.Context.instance()
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        sock = connect(ctx, zmq.REQ, args.ctrl)
+        try:
+            sock.send(request_body("request_version", {}))
+            if sock.poll(200):
+                reply = json.loads(sock.recv())
+                if reply.get("msg_type") == "ack":
+                    print(json.dumps({"ready": True}))
+                    return 0
+        finally:
+            sock.close()
+        time.sleep(0.05)
+    print(json.dumps({"ready": False}))
+    return 1
+
+
+def cmd_roundtrip(args):
+    import zmq
+
+    ctx = zmq.Context.instance()
+    sock = connect(ctx, zmq.REQ, args.ctrl)
+    sock.rcvtimeo = 5000
+    body = request_body("get", {"path": args.path})
+    sock.send(body)
+    first = sock.recv()
+    if args.check == "echo" and first != body:
+        print(json.dumps({"error": "the echo differs from the request"}))
+        return 1
+    if args.check == "ack":
+        reply = json.loads(first)
+        if reply.get("msg_type") != "ack":
+            print(json.dumps({"error": f"not an ack: {reply}"}))
+            return 1
+    for _ in range(min(500, args.n)):  # warm up
+        sock.send(body)
+        sock.recv()
+    send, recv = sock.send, sock.recv
+    t0 = time.perf_counter()
+    for _ in range(args.n):
+        send(body)
+        recv()
+    elapsed = time.perf_counter() - t0
+    sock.close()
+    print(json.dumps({"n": args.n, "seconds": elapsed, "rate": args.n / elapsed,
+                      "reply_bytes": len(first), "request_bytes": len(body)}))
+    return 0
+
+
+def cmd_load(args):
+    import zmq
+
+    ctx = zmq.Context.instance()
+    sub = connect(ctx, zmq.SUB, args.pub)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    ctrl = connect(ctx, zmq.REQ, args.ctrl) if args.ctrl else None
+    received, first_id, last_id, gets, failed_gets = 0, None, None, 0, 0
+    rss = []
+    start = time.monotonic()
+    deadline = start + args.seconds
+    next_get = start + 1.0
+    next_rss = start
+    while True:
+        now = time.monotonic()
+        if args.rss_pid and now >= next_rss:
+            rss.append(vm_rss_kb(args.rss_pid))
+            next_rss += args.rss_every
+        if now >= deadline:
+            break
+        if sub.poll(min(100, int((deadline - now) * 1000) + 1)):
+            frame = sub.recv()
+            received += 1
+            msg_id = cycle_id(frame)
+            if msg_id is not None:
+                first_id = msg_id if first_id is None else first_id
+                last_id = msg_id
+        if ctrl is not None and time.monotonic() >= next_get:
+            next_get += 1.0
+            ctrl.send(request_body("get", {"path": ""}))
+            if ctrl.poll(2000):
+                ctrl.recv()
+                gets += 1
+            else:  # a REQ socket that lost its reply cannot send again
+                failed_gets += 1
+                ctrl.close()
+                ctrl = connect(ctx, zmq.REQ, args.ctrl)
+    if args.rss_pid:
+        rss.append(vm_rss_kb(args.rss_pid))
+    print(json.dumps({"received": received, "first_id": first_id, "last_id": last_id,
+                      "seconds": time.monotonic() - start, "gets": gets,
+                      "failed_gets": failed_gets, "rss_kb": rss}))
+    return 0
+
+
+def vm_rss_kb(pid):
+    """VmRSS of a process in kB, or None once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def cycle_id(frame):
+    """The cycle number of a published snapshot, JSON or MessagePack."""
+    if frame[:1] == b"{":
+        try:
+            return json.loads(frame)["id"]
+        except (ValueError, KeyError):
+            return None
+    try:
+        import msgpack
+    except ImportError:
+        return None
+    try:
+        return msgpack.unpackb(frame)["id"]
+    except Exception:  # noqa: BLE001 - any undecodable frame just has no id
+        return None
+
+
+# ---------------------------------------------------------------- the report
+
+
+def fnum(value, digits=1):
+    try:
+        return f"{float(value):,.{digits}f}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def flt(r, key):
+    try:
+        return float(r[key])
+    except (KeyError, ValueError):
+        return float("nan")
+
+
+def verdict(ok):
+    if ok is None:
+        return "n/a"
+    return "holds" if ok else "MISSES"
+
+
+def cmd_report(args):
+    r = {}
+    with open(args.results, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if " " in line:
+                key, value = line.split(" ", 1)
+                r[key] = value
+    levels = r.get("levels", "0 1000 5000").split()
+    out = []
+    p = out.append
+    p(f"## odin-status benchmark, {r.get('date', '?')}{' (quick run)' if r.get('quick') == '1' else ''}")
+    p("")
+    p(f"Machine: {r.get('cpu', '?')}, {r.get('cores', '?')} cores, {r.get('mem', '?')} memory, "
+      f"Linux {r.get('kernel', '?')}; rustc {r.get('rustc', '?')}, Python {r.get('python', '?')}, "
+      f"odin-control {r.get('odin_version', '?')}, psutil {r.get('psutil', '?')}, pyzmq {r.get('pyzmq', '?')}. "
+      f"Load average at start {r.get('load_start', '?')}, at end {r.get('load_end', '?')}.")
+    p("")
+    p(f"Configuration everywhere: disks `{r.get('disks')}`, interface `{r.get('interfaces')}`, "
+      f"3 process names. Item 1 and 2: `{r.get('names50')}` ({r.get('matched50', '?')} matched `sleep`s); "
+      f"items 3, 4 and openat: `{r.get('names100')}` ({r.get('matched100', '?')} matched).")
+    p("")
+
+    p("### 1. CPU time per cycle: odin-control 2.1.0 `SystemStatusController.monitor()` vs odin-status")
+    p("")
+    p("odin = `time.process_time()` around `monitor()`, mean of the calls shown; "
+      "ours = thread CPU time of one full service cycle (`Sampler::sample` + `to_tree` + JSON encode), "
+      "median of interleaved rounds; floor = list /proc + pread the tracked PIDs' stat and statm; "
+      "openat = `strace -f -e trace=openat` on the running service (10 Hz, 100 matched) over a known number of cycles.")
+    p("")
+    p("| extra idle processes | host processes | matched (ours/odin) | odin `monitor()` (ms) | odin-status cycle (us) | odin/ours | "
+      "`sample()` alone (us) | floor (us) | ours/floor | sample/floor | first cycle (us) | "
+      "openat per cycle | of which /proc/PID/* |")
+    p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for lv in levels:
+        k = f"l{lv}_"
+        odin_ms = flt(r, k + "odin_mean_s") * 1e3
+        ours = flt(r, k + "full_cpu_us")
+        ratio = odin_ms * 1e3 / ours if ours == ours and ours > 0 else float("nan")
+        p(f"| {int(lv):,} | {r.get(k + 'host_processes', '-')} | "
+          f"{r.get(k + 'matched', '-')}/{r.get(k + 'odin_matched', '-')} | {fnum(odin_ms, 1)} "
+          f"(n={r.get(k + 'odin_reps', '?')}) | {fnum(ours)} | **{fnum(ratio, 0)}x** | "
+          f"{fnum(r.get(k + 'sample_cpu_us'))} | {fnum(r.get(k + 'floor_cpu_us'))} | "
+          f"{fnum(r.get(k + 'full_over_floor'), 2)} | {fnum(r.get(k + 'sample_over_floor'), 2)} | "
+          f"{fnum(r.get(k + 'cold_cycle_us'), 0)} | "
+          f"{fnum(r.get(k + 'openat_per_cycle'), 2)} ({r.get(k + 'openat_total', '-')} in "
+          f"{r.get(k + 'openat_cycles', '-')} cycles) | {fnum(r.get(k + 'openat_pid_per_cycle'), 2)} |")
+    lo, hi = levels[0], levels[-1]
+    dn = float(r.get(f"l{hi}_host_processes", "nan")) - float(r.get(f"l{lo}_host_processes", "nan"))
+    slope_ours = (flt(r, f"l{hi}_full_cpu_us") - flt(r, f"l{lo}_full_cpu_us")) / dn if dn else float("nan")
+    slope_floor = (flt(r, f"l{hi}_floor_cpu_us") - flt(r, f"l{lo}_floor_cpu_us")) / dn if dn else float("nan")
+    p("")
+    for lv in levels:
+        p(f"Files opened by the service in {r.get(f'l{lv}_openat_cycles', '-')} steady-state cycles with "
+          f"{int(lv):,} extra: {r.get(f'l{lv}_openat_paths') or 'none'}.")
+    p("")
+    p(f"Cost per extra host process, {int(lo):,} to {int(hi):,} extra ({fnum(dn, 0)} more in /proc): "
+      f"odin-status {fnum(slope_ours, 3)} us, floor {fnum(slope_floor, 3)} us.")
+    p("")
+
+    p("### 2. Control channel round trips per second (pyzmq REQ, sequential)")
+    p("")
+    p(f"{r.get('rt_n', '?')} round trips per trial, median of {r.get('rt_trials', '?')} interleaved trials. "
+      "Echo = `examples/echo_server.rs`, a bare libzmq ROUTER that sends every message back "
+      "(for the whole-tree row it echoes the small request: it is a transport ceiling, not a like-for-like reply size).")
+    p("")
+    p("| transport | request | echo server (rt/s) | odin-status (rt/s) | ours/echo | reply bytes (ours) |")
+    p("|---|---|---|---|---|---|")
+    for tr in ("tcp", "ipc"):
+        for what, label in (("leaf", f"`get` leaf `{r.get('leaf_path')}`"), ("tree", "`get` whole tree `\"\"`")):
+            e = flt(r, f"rt_{tr}_{what}_echo")
+            o = flt(r, f"rt_{tr}_{what}_ours")
+            p(f"| {tr} | {label} | {fnum(e, 0)} | {fnum(o, 0)} | **{fnum(o / e * 100 if e else float('nan'), 0)}%** "
+              f"| {r.get(f'rt_{tr}_{what}_bytes', '-')} |")
+    p("")
+
+    p(f"### 3. Encode + publish of one snapshot ({r.get('pub_matched', '?')} matched processes)")
+    p("")
+    p("Wall time per call, median; publish = the service's `Publisher::publish` (PUB, HWM 4, DONTWAIT) "
+      "on ipc with one SUB connected and reading; delivered = from the send call to the SUB's receive.")
+    p("")
+    p("| encoding | frame bytes | build tree (us) | encode (us) | publish (us) | **encode+publish (us)** | delivered (us) |")
+    p("|---|---|---|---|---|---|---|")
+    for enc in ("json", "msgpack"):
+        p(f"| {enc} | {r.get(enc + '_bytes', '-')} | {fnum(r.get('tree_us'))} | {fnum(r.get(enc + '_encode_us'))} | "
+          f"{fnum(r.get(enc + '_publish_us'))} | **{fnum(r.get(enc + '_total_us'))}** | "
+          f"{fnum(r.get(enc + '_delivered_us'))} |")
+    p("")
+
+    p(f"### 4. The running service (`target/release/odin-status serve`, {r.get('matched100', '?')} matched, one subscriber)")
+    p("")
+    rss = [float(x) for x in r.get("rss_samples_kb", "").split()] if r.get("rss_samples_kb") else []
+    p("| measure | figure |")
+    p("|---|---|")
+    p(f"| CPU at `--rate 100`, over {r.get('cpu100_seconds', '?')} s (utime+stime from /proc/PID/stat) | "
+      f"**{fnum(r.get('cpu100_percent'), 2)}% of one core**; {fnum(r.get('cpu100_hz'), 1)} snapshots/s received |")
+    if rss:
+        p(f"| VmRSS at `--rate 10` over {r.get('rss_seconds', '?')} s, every {r.get('rss_interval', '?')} s "
+          f"(a whole-tree `get` each second too) | start {fnum(rss[0] / 1024, 2)} MB, end {fnum(rss[-1] / 1024, 2)} MB, "
+          f"max {fnum(max(rss) / 1024, 2)} MB; {fnum(r.get('rss_hz'), 1)} snapshots/s received |")
+        p(f"| VmRSS samples (kB) | {' '.join(str(int(x)) for x in rss)} |")
+    p("")
+
+    p("### Targets")
+    p("")
+    ratio1000 = None
+    if "1000" in levels:
+        ours = flt(r, "l1000_full_cpu_us")
+        ratio1000 = flt(r, "l1000_odin_mean_s") * 1e6 / ours if ours > 0 else float("nan")
+    max_floor = max((flt(r, f"l{lv}_full_over_floor") for lv in levels), default=float("nan"))
+    max_sfloor = max((flt(r, f"l{lv}_sample_over_floor") for lv in levels), default=float("nan"))
+    openat_pid = max((flt(r, f"l{lv}_openat_pid_per_cycle") for lv in levels), default=float("nan"))
+    leaf = [flt(r, f"rt_{tr}_leaf_ours") / flt(r, f"rt_{tr}_leaf_echo") for tr in ("tcp", "ipc")]
+    pub = max(flt(r, "json_total_us"), flt(r, "msgpack_total_us"))
+    cpu100 = flt(r, "cpu100_percent")
+    rss_ok = None
+    if rss:
+        rss_ok = max(rss) < 20 * 1024 and (rss[-1] - rss[len(rss) // 2]) < 0.05 * rss[-1]
+
+    def ok(x):
+        return None if x != x else x
+
+    p("| target | figure | |")
+    p("|---|---|---|")
+    p(f"| cycle CPU at least 200x below odin-control's at 1,000 extra processes | {fnum(ratio1000, 0)}x | "
+      f"{verdict(ok(ratio1000 >= 200) if ratio1000 is not None else None)} |")
+    p(f"| 0 to 5,000 extra idle processes: at most ~1 us per extra process | {fnum(slope_ours, 3)} us "
+      f"(floor {fnum(slope_floor, 3)} us) | {verdict(ok(slope_ours <= 1.0) if slope_ours == slope_ours else None)} |")
+    p(f"| no file of an untracked process read in a steady-state cycle | {fnum(openat_pid, 2)} /proc/PID opens per cycle | "
+      f"{verdict(ok(openat_pid == 0) if openat_pid == openat_pid else None)} |")
+    p(f"| within 2x of the floor | full cycle up to {fnum(max_floor, 2)}x, `sample()` up to {fnum(max_sfloor, 2)}x | "
+      f"{verdict(ok(max_floor <= 2.0) if max_floor == max_floor else None)} (full cycle) / "
+      f"{verdict(ok(max_sfloor <= 2.0) if max_sfloor == max_sfloor else None)} (`sample()`) |")
+    p(f"| leaf `get` round trips at least 80% of the echo server's | tcp {fnum(leaf[0] * 100, 0)}%, ipc {fnum(leaf[1] * 100, 0)}% | "
+      f"{verdict(ok(min(leaf) >= 0.8) if min(leaf) == min(leaf) else None)} |")
+    p(f"| 100-process snapshot encoded and published in under 1 ms | up to {fnum(pub)} us | "
+      f"{verdict(ok(pub < 1000) if pub == pub else None)} |")
+    p(f"| under 10% of one core at 100 Hz, 100 matched | {fnum(cpu100, 2)}% | "
+      f"{verdict(ok(cpu100 < 10) if cpu100 == cpu100 else None)} |")
+    p(f"| resident memory under 20 MB, flat over time | max {fnum(max(rss) / 1024 if rss else float('nan'), 2)} MB, "
+      f"second half {'+' if rss and rss[-1] >= rss[len(rss) // 2] else ''}{fnum((rss[-1] - rss[len(rss) // 2]) if rss else float('nan'), 0)} kB | "
+      f"{verdict(rss_ok)} |")
+    print("\n".join(out))
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("odin")
+    a.add_argument("--reps", type=int, default=3)
+    a = sub.add_parser("ready")
+    a.add_argument("--ctrl", required=True)
+    a.add_argument("--timeout", type=float, default=15.0)
+    a = sub.add_parser("roundtrip")
+    a.add_argument("--ctrl", required=True)
+    a.add_argument("--path", default="")
+    a.add_argument("--n", type=int, default=5000)
+    a.add_argument("--check", choices=("echo", "ack"), default="ack")
+    a = sub.add_parser("load")
+    a.add_argument("--pub", required=True)
+    a.add_argument("--ctrl")
+    a.add_argument("--seconds", type=float, required=True)
+    a.add_argument("--rss-pid", type=int, help="sample this process's VmRSS")
+    a.add_argument("--rss-every", type=float, default=30.0)
+    a = sub.add_parser("report")
+    a.add_argument("results")
+    args = parser.parse_args()
+    handler = {"odin": cmd_odin, "ready": cmd_ready, "roundtrip": cmd_roundtrip,
+               "load": cmd_load, "report": cmd_report}[args.cmd]
+    return handler(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
