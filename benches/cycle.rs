@@ -21,6 +21,8 @@
 //!   subscriber's flow-control credit only when about a millisecond has passed
 //!   since it last looked, so with the service's high-water mark of 4, sends
 //!   packed closer than that drop every fourth frame for want of credit.
+//! - `--pace-us N`: sleep N us after each measured call, as the service sleeps
+//!   between cycles (caches go cold); default 0, back to back
 //! - `--kv`: print `key value` lines for run.sh instead of tables
 //!
 //! Cycle figures are CPU time of this thread (user + system, CLOCK_THREAD_CPUTIME_ID)
@@ -47,6 +49,7 @@ struct Options {
     rounds: usize,
     publishes: usize,
     gap_us: u64,
+    pace: Duration,
     kv: bool,
     positional: Vec<usize>,
 }
@@ -58,6 +61,7 @@ fn parse_options() -> Options {
         rounds: 5,
         publishes: 1000,
         gap_us: 2000,
+        pace: Duration::ZERO,
         kv: false,
         positional: Vec::new(),
     };
@@ -69,6 +73,10 @@ fn parse_options() -> Options {
             "--rounds" => o.rounds = args.next().and_then(|s| s.parse().ok()).unwrap_or(5),
             "--publishes" => o.publishes = args.next().and_then(|s| s.parse().ok()).unwrap_or(1000),
             "--gap-us" => o.gap_us = args.next().and_then(|s| s.parse().ok()).unwrap_or(2000),
+            "--pace-us" => {
+                o.pace =
+                    Duration::from_micros(args.next().and_then(|s| s.parse().ok()).unwrap_or(0))
+            }
             "--kv" => o.kv = true,
             // cargo bench passes --bench to harness=false targets.
             "--bench" => {}
@@ -153,15 +161,22 @@ fn floor_cycle(files: &[(File, File)], buf: &mut [u8]) -> usize {
 }
 
 /// Per-call CPU and wall time (us) of `f`, run for `seconds` of wall time
-/// (and at least 10 calls).
-fn segment(seconds: f64, f: &mut dyn FnMut()) -> (f64, f64, usize) {
+/// (and at least 10 calls), with `pace` of sleep after each call when it is not
+/// zero (the sleeps count in neither figure, beyond the sleep call's own CPU).
+fn segment(seconds: f64, pace: Duration, f: &mut dyn FnMut()) -> (f64, f64, usize) {
     let (w0, c0) = (Instant::now(), cpu_now());
     let mut calls = 0usize;
+    let mut busy = Duration::ZERO;
     while calls < 10 || w0.elapsed().as_secs_f64() < seconds {
+        let t = Instant::now();
         f();
+        busy += t.elapsed();
         calls += 1;
+        if !pace.is_zero() {
+            std::thread::sleep(pace);
+        }
     }
-    let wall = w0.elapsed().as_secs_f64() / calls as f64;
+    let wall = busy.as_secs_f64() / calls as f64;
     let cpu = (cpu_now() - c0) / calls as f64;
     (cpu * 1e6, wall * 1e6, calls)
 }
@@ -191,7 +206,7 @@ fn interleaved(o: &Options, fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, f64, usize
     }
     for _ in 0..o.rounds {
         for (i, f) in fs.iter_mut().enumerate() {
-            let (cpu, wall, calls) = segment(o.seconds, *f);
+            let (cpu, wall, calls) = segment(o.seconds, o.pace, *f);
             per[i].0.push(cpu);
             per[i].1.push(wall);
             per[i].2 += calls;

@@ -34,10 +34,10 @@ command -v strace >/dev/null || { echo "run.sh: strace is needed (apt-get instal
 levels=(0 1000 5000)           # extra idle processes on the host
 if ((quick)); then
     odin_reps=(3 2 1); seg=0.2; rounds=3; publishes=300
-    rt_n=2000; rt_trials=1; strace_s=5; cpu_s=10; rss_s=30; rss_every=5
+    rt_n=1000; rt_trials=2; strace_s=5; cpu_s=10; rss_s=30; rss_every=5
 else
     odin_reps=(10 5 3); seg=0.5; rounds=5; publishes=1000
-    rt_n=5000; rt_trials=3; strace_s=20; cpu_s=20; rss_s=600; rss_every=30
+    rt_n=3000; rt_trials=7; strace_s=20; cpu_s=20; rss_s=600; rss_every=30
 fi
 disks="/,/tmp"
 interfaces="lo"
@@ -83,7 +83,7 @@ median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) f
 spawn_idle_to() {
     local target=$1
     while ((${#idle_pids[@]} < target)); do
-        sleep 7200 </dev/null >/dev/null 2>&1 &
+        sleep 7200 >/dev/null 2>&1 &
         idle_pids+=($!)
     done
 }
@@ -113,8 +113,9 @@ EOF
 }
 
 svc_pid=
+svc_pin=()   # a command prefix (taskset) for the next services started, or nothing
 start_service() {   # TAG CONFIG CTRL PUB
-    "$bin" serve --config "$2" --ctrl "$3" --pub "$4" </dev/null >/dev/null 2>"$work/$1.log" &
+    "${svc_pin[@]}" "$bin" serve --config "$2" --ctrl "$3" --pub "$4" </dev/null >/dev/null 2>"$work/$1.log" &
     svc_pid=$!
     own_pids+=("$svc_pid")
     if ! "$py" benches/bench.py ready --ctrl "$3" >/dev/null; then
@@ -123,6 +124,15 @@ start_service() {   # TAG CONFIG CTRL PUB
 }
 
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+list_pids() { local d; for d in /proc/[0-9]*; do echo "${d#/proc/}"; done; }
+thread_ticks() {   # PID: one line per thread, "role utime stime"
+    local t role
+    for t in /proc/"$1"/task/*; do
+        role=$(cat "$t/comm" 2>/dev/null) || continue
+        if [[ ${t##*/} == "$1" ]]; then role=sampler; elif [[ $role == odin-status ]]; then role=zmq-io; fi
+        echo "$role $(awk '{print $14, $15}' "$t/stat" 2>/dev/null)"
+    done
+}
 
 # ------------------------------------------------------------------- build
 log "building (release binary, cycle bench, echo server)"
@@ -198,24 +208,25 @@ for i in "${!levels[@]}"; do
     log "item 1 with $lv extra: openat of the running service over ${strace_s} s at 10 Hz"
     write_cfg "$work/strace.cfg" "$names100" 10
     start_service "strace-$lv" "$work/strace.cfg" "ipc://$work/strace-ctrl" "ipc://$work/strace-pub"
-    sleep 3   # past the first cycles, which read every process once
+    list_pids >"$work/pids-before"
+    sleep 3   # past the first cycles, which read every process once, and the 1 s settle time
     "$py" benches/bench.py load --pub "ipc://$work/strace-pub" --seconds "$strace_s" >"$work/strace-load-$lv.json" &
     load_pid=$!
     own_pids+=("$load_pid")
     timeout -s INT "$strace_s" strace -f -qq -e trace=openat -o "$work/strace-$lv.txt" -p "$svc_pid" || true
     wait "$load_pid" || true
+    list_pids >"$work/pids-after"
     stop_pid "$svc_pid"
-    first=$(jget "$work/strace-load-$lv.json" first_id)
-    last=$(jget "$work/strace-load-$lv.json" last_id)
-    cycles=$((last - first + 1))
-    total=$(grep -c 'openat(' "$work/strace-$lv.txt" || true)
-    per_pid=$(grep -cE 'openat\([^"]*"/proc/[0-9]+/' "$work/strace-$lv.txt" || true)
-    put "${k}openat_total" "$total"
+    cycles=$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["last_id"] - d["first_id"] + 1 if d["first_id"] is not None else round(10 * float(sys.argv[2])))' \
+        "$work/strace-load-$lv.json" "$strace_s")
+    "$py" benches/bench.py openat --trace "$work/strace-$lv.txt" --before "$work/pids-before" \
+        --after "$work/pids-after" --cycles "$cycles" >"$work/openat-$lv.json"
     put "${k}openat_cycles" "$cycles"
-    put "${k}openat_per_cycle" "$(python3 -c "print($total / $cycles)")"
-    put "${k}openat_pid_per_cycle" "$(python3 -c "print($per_pid / $cycles)")"
-    put "${k}openat_paths" "$(grep -o 'openat([^"]*"[^"]*"' "$work/strace-$lv.txt" | sed 's/.*"\(.*\)"/\1/' |
-        sed -E 's#^/proc/[0-9]+/#/proc/PID/#' | sort | uniq -c | sort -rn | awk '{printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1}')"
+    for key in total per_cycle lasting_pid_opens lasting_per_cycle new_pid_opens new_pids paths; do
+        put "${k}openat_$key" "$(jget "$work/openat-$lv.json" "$key")"
+    done
 done
 log "stopping the idle processes"
 stop_idle
@@ -231,33 +242,50 @@ rss_load=$!
 own_pids+=("$rss_load")
 
 # ------------------------------------------------------------------- 2. round trips
+# Servers on CPU 1 and the client on CPU 0 (when there are two): on this kind of
+# VM, unpinned threads that wake each other across vCPUs make the rate swing by
+# 2x from one trial to the next; pinned, trials agree far better. Echo and
+# odin-status get the same placement, and trials alternate ABBA.
+if (($(nproc) >= 2)); then srv_pin=(taskset -c 1); cli_pin=(taskset -c 0); else srv_pin=(); cli_pin=(); fi
 write_cfg "$work/rt.cfg" "$names50" 10
 echo_tcp="tcp://127.0.0.1:$(free_port)"
 echo_ipc="ipc://$work/echo"
-"$echo_bin" --seconds 1800 "$echo_tcp" "$echo_ipc" </dev/null >/dev/null 2>"$work/echo.log" &
+"${srv_pin[@]}" "$echo_bin" --seconds 1800 "$echo_tcp" "$echo_ipc" </dev/null >/dev/null 2>"$work/echo.log" &
 echo_pid=$!
 own_pids+=("$echo_pid")
 "$py" benches/bench.py roundtrip --ctrl "$echo_tcp" --n 10 --check echo >/dev/null ||
     { log "the echo server does not answer"; cat "$work/echo.log" >&2; exit 1; }
 put rt_n "$rt_n"
 put rt_trials "$rt_trials"
+put rt_pinning "${srv_pin[*]:-none} (servers), ${cli_pin[*]:-none} (client)"
+roundtrip() {   # ENDPOINT PATH CHECK -> rate
+    "${cli_pin[@]}" "$py" benches/bench.py roundtrip --ctrl "$1" --path "$2" --n "$rt_n" --check "$3" >"$work/rt-$3.json"
+    jget "$work/rt-$3.json" rate
+}
 for tr in tcp ipc; do
     if [[ $tr == tcp ]]; then ours="tcp://127.0.0.1:$(free_port)"; echo_ep=$echo_tcp; else ours="ipc://$work/rt-ctrl"; echo_ep=$echo_ipc; fi
-    start_service "rt-$tr" "$work/rt.cfg" "$ours" "ipc://$work/rt-pub"
+    svc_pin=("${srv_pin[@]}")
+    start_service "rt-$tr" "$work/rt.cfg" "$ours" "ipc://$work/rt-pub-$tr"
+    svc_pin=()
     sleep 1
     for what in leaf tree; do
         if [[ $what == leaf ]]; then path=$leaf_path; else path=""; fi
-        e=(); o=()
+        e=(); o=(); ratios=()
+        log "item 2: $tr $what, $rt_trials trials of $rt_n round trips each against echo and odin-status"
         for t in $(seq "$rt_trials"); do
-            log "item 2: $tr $what trial $t/$rt_trials"
-            "$py" benches/bench.py roundtrip --ctrl "$echo_ep" --path "$path" --n "$rt_n" --check echo >"$work/rt.json"
-            e+=("$(jget "$work/rt.json" rate)")
-            "$py" benches/bench.py roundtrip --ctrl "$ours" --path "$path" --n "$rt_n" --check ack >"$work/rt.json"
-            o+=("$(jget "$work/rt.json" rate)")
+            if ((t % 2)); then
+                er=$(roundtrip "$echo_ep" "$path" echo); or=$(roundtrip "$ours" "$path" ack)
+            else
+                or=$(roundtrip "$ours" "$path" ack); er=$(roundtrip "$echo_ep" "$path" echo)
+            fi
+            e+=("$er"); o+=("$or"); ratios+=("$(python3 -c "print($or / $er)")")
         done
         put "rt_${tr}_${what}_echo" "$(median "${e[@]}")"
         put "rt_${tr}_${what}_ours" "$(median "${o[@]}")"
-        put "rt_${tr}_${what}_bytes" "$(jget "$work/rt.json" reply_bytes)"
+        put "rt_${tr}_${what}_ratio" "$(median "${ratios[@]}")"
+        put "rt_${tr}_${what}_echo_all" "${e[*]}"
+        put "rt_${tr}_${what}_ours_all" "${o[*]}"
+        put "rt_${tr}_${what}_bytes" "$(jget "$work/rt-ack.json" reply_bytes)"
     done
     stop_pid "$svc_pid"
 done
@@ -270,6 +298,9 @@ ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode publish --seconds "$seg" --
 cat "$work/publish.txt" >>"$res"
 
 # ------------------------------------------------------------------- CPU at 100 Hz
+log "the in-process cycle with 100 matched, paced at 100 Hz"
+ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode cycle --seconds "$((quick ? 1 : 2))" --rounds "$rounds" \
+    --pace-us 10000 --kv | sed 's/^/p100_/' >>"$res"
 log "CPU of the running service at 100 Hz over ${cpu_s} s"
 write_cfg "$work/cpu.cfg" "$names100" 100
 start_service cpu "$work/cpu.cfg" "ipc://$work/cpu-ctrl" "ipc://$work/cpu-pub"
@@ -277,13 +308,32 @@ sleep 3
 "$py" benches/bench.py load --pub "ipc://$work/cpu-pub" --seconds "$cpu_s" >"$work/cpu-load.json" &
 load_pid=$!
 own_pids+=("$load_pid")
-t0=$(date +%s.%N); c0=$(proc_ticks "$svc_pid")
+t0=$(date +%s.%N); c0=$(proc_ticks "$svc_pid"); thread_ticks "$svc_pid" >"$work/threads0"
 sleep "$cpu_s"
-t1=$(date +%s.%N); c1=$(proc_ticks "$svc_pid")
+t1=$(date +%s.%N); c1=$(proc_ticks "$svc_pid"); thread_ticks "$svc_pid" >"$work/threads1"
 wait "$load_pid" || true
 stop_pid "$svc_pid"
 put cpu100_seconds "$cpu_s"
 put cpu100_percent "$(python3 -c "print(($c1 - $c0) / $(getconf CLK_TCK) / ($t1 - $t0) * 100)")"
+put cpu100_threads "$(python3 - "$work/threads0" "$work/threads1" "$(getconf CLK_TCK)" "$t0" "$t1" <<'PY'
+import sys
+from collections import defaultdict
+def load(path):
+    d = defaultdict(lambda: [0, 0])
+    for line in open(path):
+        role, u, s = line.split()
+        d[role][0] += int(u); d[role][1] += int(s)
+    return d
+a, b = load(sys.argv[1]), load(sys.argv[2])
+hz, secs = float(sys.argv[3]), float(sys.argv[5]) - float(sys.argv[4])
+parts = []
+for role in ("sampler", "publish", "control", "zmq-io"):
+    du = (b[role][0] - a[role][0]) / hz / secs * 100
+    ds = (b[role][1] - a[role][1]) / hz / secs * 100
+    parts.append(f"{role} {du + ds:.1f}% (user {du:.1f}, system {ds:.1f})")
+print("; ".join(parts))
+PY
+)"
 put cpu100_hz "$(python3 -c "import json; d = json.load(open('$work/cpu-load.json')); print(d['received'] / d['seconds'])")"
 
 # ------------------------------------------------------------------- 4. memory soak, the end
