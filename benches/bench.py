@@ -116,15 +116,41 @@ def cmd_roundtrip(args):
         sock.send(body)
         sock.recv()
     send, recv = sock.send, sock.recv
+    cpu0 = server_cpu_ns(args.server_pid, args.server_threads)
     t0 = time.perf_counter()
     for _ in range(args.n):
         send(body)
         recv()
     elapsed = time.perf_counter() - t0
+    cpu1 = server_cpu_ns(args.server_pid, args.server_threads)
     sock.close()
-    print(json.dumps({"n": args.n, "seconds": elapsed, "rate": args.n / elapsed,
-                      "reply_bytes": len(first), "request_bytes": len(body)}))
+    result = {"n": args.n, "seconds": elapsed, "rate": args.n / elapsed,
+              "reply_bytes": len(first), "request_bytes": len(body)}
+    if args.server_pid:
+        result["server_cpu_us_per_rt"] = (cpu1 - cpu0) / 1e3 / args.n
+    print(json.dumps(result))
     return 0
+
+
+def server_cpu_ns(pid, which):
+    """CPU time (ns, from schedstat) of a server's threads: `all` of them, or
+    `control`: all but the main (sampling) thread and the `publish` thread,
+    i.e. what serves requests in odin-status (the control thread and libzmq's)."""
+    if not pid:
+        return 0
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm", encoding="utf-8") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+                ns = int(f.read().split()[0])
+        except OSError:
+            continue
+        if which == "control" and (int(tid) == pid or comm == "publish"):
+            continue
+        total += ns
+    return total
 
 
 def cmd_load(args):
@@ -353,8 +379,16 @@ def cmd_report(args):
       "(for the whole-tree row it echoes the small request: a transport ceiling, not a like-for-like reply size). "
       "odin-status runs at 10 Hz with the item-1 configuration (50 matched).")
     p("")
-    p("| transport | request | echo server (rt/s) | odin-status (rt/s) | ours/echo | reply bytes (ours) | all trials, echo / ours (rt/s) |")
-    p("|---|---|---|---|---|---|---|")
+    p(f"In-process, `server::answer` (decode, GET against the tree, encode the reply) takes "
+      f"{fnum(r.get('answer_leaf_us'))} us of CPU for the leaf and {fnum(r.get('answer_tree_us'))} us for the whole tree "
+      "(cycle bench `--mode answer`); everything else in a round trip is transport, the same as the echo server's.")
+    p("")
+    p("Server CPU per round trip = CPU time (schedstat) of the echo server's threads, and of odin-status's "
+      "control and libzmq threads (its sampling and publishing threads left out), over a trial, divided by the round trips.")
+    p("")
+    p("| transport | request | echo server (rt/s) | odin-status (rt/s) | ours/echo | server CPU per round trip, echo / ours (us) "
+      "| reply bytes (ours) | all trials, echo / ours (rt/s) |")
+    p("|---|---|---|---|---|---|---|---|")
     for tr in ("tcp", "ipc"):
         for what, label in (("leaf", f"`get` leaf `{r.get('leaf_path')}`"), ("tree", "`get` whole tree `\"\"`")):
             e = flt(r, f"rt_{tr}_{what}_echo")
@@ -363,6 +397,7 @@ def cmd_report(args):
             trials = (" ".join(str(round(float(x))) for x in r.get(f"rt_{tr}_{what}_echo_all", "").split())
                       + " / " + " ".join(str(round(float(x))) for x in r.get(f"rt_{tr}_{what}_ours_all", "").split()))
             p(f"| {tr} | {label} | {fnum(e, 0)} | {fnum(o, 0)} | **{fnum(ratio * 100, 0)}%** "
+              f"| {fnum(r.get(f'rt_{tr}_{what}_echo_cpu'))} / {fnum(r.get(f'rt_{tr}_{what}_ours_cpu'))} "
               f"| {r.get(f'rt_{tr}_{what}_bytes', '-')} | {trials} |")
     p("")
 
@@ -454,6 +489,8 @@ def main():
     a.add_argument("--path", default="")
     a.add_argument("--n", type=int, default=5000)
     a.add_argument("--check", choices=("echo", "ack"), default="ack")
+    a.add_argument("--server-pid", type=int, help="also measure this server's CPU per round trip")
+    a.add_argument("--server-threads", choices=("all", "control"), default="all")
     a = sub.add_parser("load")
     a.add_argument("--pub", required=True)
     a.add_argument("--ctrl")

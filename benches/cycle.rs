@@ -12,7 +12,8 @@
 //! from the command line: a process name in an argument would make cargo, or
 //! any other process holding that argument, match it.) Flags:
 //!
-//! - `--mode cycle|publish|all` (default `all`)
+//! - `--mode cycle|publish|answer|all` (default `all`); `answer` times the
+//!   control thread's work for one `get` (leaf `ODIN_BENCH_LEAF`, and the whole tree)
 //! - `--seconds S`: wall time of each measured segment (default 0.5)
 //! - `--rounds R`: segments per figure, interleaved; medians are reported (default 5)
 //! - `--publishes N`: frames sent per encoding in the publish measurement (default 1000)
@@ -38,9 +39,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use odin_status::command::Context;
 use odin_status::protocol::{Message, MsgType};
 use odin_status::sample::Sampler;
-use odin_status::transport::{Context, Publisher, Subscriber};
+use odin_status::server::answer;
+use odin_status::transport::{self, Incoming, Publisher, Subscriber};
 use rustix::time::{clock_gettime, ClockId};
 
 struct Options {
@@ -321,7 +324,7 @@ fn measure_publish(o: &Options, config: &Config, out: &mut Out) {
     // with one SUB connected and reading on another thread.
     let path = std::env::temp_dir().join(format!("odin-status-bench-{}.pub", std::process::id()));
     let endpoint = format!("ipc://{}", path.display());
-    let ctx = Context::new();
+    let ctx = transport::Context::new();
     let publisher = Publisher::bind(&ctx, &endpoint).expect("bind PUB");
     let (tx, rx) = mpsc::channel::<Instant>();
     let stop = Arc::new(AtomicBool::new(false));
@@ -398,6 +401,42 @@ fn measure_publish(o: &Options, config: &Config, out: &mut Out) {
     }
 }
 
+/// What the control thread does per request, in-process: decode, answer
+/// against the tree, encode the reply (`server::answer`), for the same
+/// request bodies the round-trip client sends.
+fn measure_answer(o: &Options, config: &Config, out: &mut Out) {
+    let mut sampler = Sampler::new(&config.disks, &config.interfaces, &config.processes);
+    let _ = sampler.sample();
+    let context = Context {
+        tree: Arc::new(sampler.sample().to_tree()),
+        configuration: Arc::new(serde_json::json!({})),
+    };
+    let request = |path: &str| {
+        Incoming::split(vec![
+            b"client".to_vec(),
+            Vec::new(),
+            serde_json::json!({
+                "msg_type": "cmd", "msg_val": "get", "id": 1,
+                "timestamp": "2026-11-26T06:08:46.456235", "params": {"path": path},
+            })
+            .to_string()
+            .into_bytes(),
+        ])
+    };
+    let leaf_path = std::env::var("ODIN_BENCH_LEAF").unwrap_or_else(|_| "disk/_/percent".into());
+    let leaf = request(&leaf_path);
+    let tree = request("");
+    let mut answer_leaf = || {
+        black_box(answer(&leaf, &context));
+    };
+    let mut answer_tree = || {
+        black_box(answer(&tree, &context));
+    };
+    let r = interleaved(o, &mut [&mut answer_leaf, &mut answer_tree]);
+    out.put("answer_leaf_us", format!("{:.1}", r[0].0));
+    out.put("answer_tree_us", format!("{:.1}", r[1].0));
+}
+
 struct Config {
     disks: Vec<String>,
     interfaces: Vec<String>,
@@ -438,6 +477,9 @@ fn main() {
     if o.mode == "publish" || o.mode == "all" {
         measure_publish(&o, &config, &mut out);
     }
+    if o.mode == "answer" || o.mode == "all" {
+        measure_answer(&o, &config, &mut out);
+    }
     for c in &mut children {
         let _ = c.kill();
         let _ = c.wait();
@@ -466,6 +508,14 @@ fn main() {
             out.get("full_over_floor"),
             out.get("sample_over_floor"),
             out.get("cold_cycle_us"),
+        );
+        println!();
+    }
+    if o.mode == "answer" || o.mode == "all" {
+        println!(
+            "Answering one request in-process (us, CPU): get leaf {}, get whole tree {}",
+            out.get("answer_leaf_us"),
+            out.get("answer_tree_us")
         );
         println!();
     }

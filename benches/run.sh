@@ -231,16 +231,6 @@ done
 log "stopping the idle processes"
 stop_idle
 
-# ------------------------------------------------------------------- 4. memory soak, in the background
-log "item 4: memory soak, ${rss_s} s at 10 Hz (the next items run meanwhile)"
-write_cfg "$work/rss.cfg" "$names100" 10
-start_service rss "$work/rss.cfg" "ipc://$work/rss-ctrl" "ipc://$work/rss-pub"
-rss_svc=$svc_pid
-"$py" benches/bench.py load --pub "ipc://$work/rss-pub" --ctrl "ipc://$work/rss-ctrl" --seconds "$rss_s" \
-    --rss-pid "$rss_svc" --rss-every "$rss_every" >"$work/rss.json" &
-rss_load=$!
-own_pids+=("$rss_load")
-
 # ------------------------------------------------------------------- 2. round trips
 # Servers on CPU 1 and the client on CPU 0 (when there are two): on this kind of
 # VM, unpinned threads that wake each other across vCPUs make the rate swing by
@@ -255,12 +245,15 @@ echo_pid=$!
 own_pids+=("$echo_pid")
 "$py" benches/bench.py roundtrip --ctrl "$echo_tcp" --n 10 --check echo >/dev/null ||
     { log "the echo server does not answer"; cat "$work/echo.log" >&2; exit 1; }
+ODIN_BENCH_PROCESSES="$names50" ODIN_BENCH_LEAF="$leaf_path" "$cycle_bin" --mode answer --seconds "$seg" \
+    --rounds "$rounds" --kv >>"$res"
 put rt_n "$rt_n"
 put rt_trials "$rt_trials"
 put rt_pinning "${srv_pin[*]:-none} (servers), ${cli_pin[*]:-none} (client)"
-roundtrip() {   # ENDPOINT PATH CHECK -> rate
-    "${cli_pin[@]}" "$py" benches/bench.py roundtrip --ctrl "$1" --path "$2" --n "$rt_n" --check "$3" >"$work/rt-$3.json"
-    jget "$work/rt-$3.json" rate
+roundtrip() {   # ENDPOINT PATH CHECK SERVER_PID THREADS -> "rate server-cpu-us-per-round-trip"
+    "${cli_pin[@]}" "$py" benches/bench.py roundtrip --ctrl "$1" --path "$2" --n "$rt_n" --check "$3" \
+        --server-pid "$4" --server-threads "$5" >"$work/rt-$3.json"
+    echo "$(jget "$work/rt-$3.json" rate) $(jget "$work/rt-$3.json" server_cpu_us_per_rt)"
 }
 for tr in tcp ipc; do
     if [[ $tr == tcp ]]; then ours="tcp://127.0.0.1:$(free_port)"; echo_ep=$echo_tcp; else ours="ipc://$work/rt-ctrl"; echo_ep=$echo_ipc; fi
@@ -270,19 +263,24 @@ for tr in tcp ipc; do
     sleep 1
     for what in leaf tree; do
         if [[ $what == leaf ]]; then path=$leaf_path; else path=""; fi
-        e=(); o=(); ratios=()
+        e=(); o=(); ratios=(); ecpu=(); ocpu=()
         log "item 2: $tr $what, $rt_trials trials of $rt_n round trips each against echo and odin-status"
         for t in $(seq "$rt_trials"); do
             if ((t % 2)); then
-                er=$(roundtrip "$echo_ep" "$path" echo); or=$(roundtrip "$ours" "$path" ack)
+                read -r er ec < <(roundtrip "$echo_ep" "$path" echo "$echo_pid" all)
+                read -r or oc < <(roundtrip "$ours" "$path" ack "$svc_pid" control)
             else
-                or=$(roundtrip "$ours" "$path" ack); er=$(roundtrip "$echo_ep" "$path" echo)
+                read -r or oc < <(roundtrip "$ours" "$path" ack "$svc_pid" control)
+                read -r er ec < <(roundtrip "$echo_ep" "$path" echo "$echo_pid" all)
             fi
-            e+=("$er"); o+=("$or"); ratios+=("$(python3 -c "print($or / $er)")")
+            e+=("$er"); o+=("$or"); ecpu+=("$ec"); ocpu+=("$oc")
+            ratios+=("$(python3 -c "print($or / $er)")")
         done
         put "rt_${tr}_${what}_echo" "$(median "${e[@]}")"
         put "rt_${tr}_${what}_ours" "$(median "${o[@]}")"
         put "rt_${tr}_${what}_ratio" "$(median "${ratios[@]}")"
+        put "rt_${tr}_${what}_echo_cpu" "$(median "${ecpu[@]}")"
+        put "rt_${tr}_${what}_ours_cpu" "$(median "${ocpu[@]}")"
         put "rt_${tr}_${what}_echo_all" "${e[*]}"
         put "rt_${tr}_${what}_ours_all" "${o[*]}"
         put "rt_${tr}_${what}_bytes" "$(jget "$work/rt-ack.json" reply_bytes)"
@@ -290,6 +288,16 @@ for tr in tcp ipc; do
     stop_pid "$svc_pid"
 done
 stop_pid "$echo_pid"
+
+# ------------------------------------------------------------------- 4. memory soak, in the background
+log "item 4: memory soak, ${rss_s} s at 10 Hz (item 3 and the 100 Hz run go on meanwhile)"
+write_cfg "$work/rss.cfg" "$names100" 10
+start_service rss "$work/rss.cfg" "ipc://$work/rss-ctrl" "ipc://$work/rss-pub"
+rss_svc=$svc_pid
+"$py" benches/bench.py load --pub "ipc://$work/rss-pub" --ctrl "ipc://$work/rss-ctrl" --seconds "$rss_s" \
+    --rss-pid "$rss_svc" --rss-every "$rss_every" >"$work/rss.json" &
+rss_load=$!
+own_pids+=("$rss_load")
 
 # ------------------------------------------------------------------- 3. encode + publish
 log "item 3: encode and publish, 100 matched"
