@@ -96,6 +96,16 @@ stop_idle() {
     idle_pids=()
 }
 
+# Runs a command in the background and waits for it: a trapped INT or TERM then
+# interrupts `wait` at once (bash would let a foreground command finish first,
+# and ignores an INT that only it received), and cleanup stops the command.
+fg_run() {
+    "$@" &
+    local pid=$!
+    own_pids+=("$pid")
+    wait "$pid"
+}
+
 stop_pid() {
     kill "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
@@ -194,13 +204,13 @@ for i in "${!levels[@]}"; do
     k="l${lv}_"
     log "item 1 with $lv extra idle processes: spawning"
     spawn_idle_to "$lv"
-    sleep 2   # every process older than the service's 1 s settle time
+    fg_run sleep 2   # every process older than the service's 1 s settle time
     log "item 1 with $lv extra: odin-status cycle and floor"
-    ODIN_BENCH_PROCESSES="$names50" "$cycle_bin" --mode cycle --seconds "$seg" --rounds "$rounds" --kv \
+    fg_run env ODIN_BENCH_PROCESSES="$names50" "$cycle_bin" --mode cycle --seconds "$seg" --rounds "$rounds" --kv \
         >"$work/cycle-$lv.txt"
     sed "s/^/$k/" "$work/cycle-$lv.txt" >>"$res"
     log "item 1 with $lv extra: odin-control monitor() x ${odin_reps[$i]}"
-    ODIN_BENCH_PROCESSES="$names50" "$py" benches/bench.py odin --reps "${odin_reps[$i]}" >"$work/odin-$lv.json"
+    fg_run env ODIN_BENCH_PROCESSES="$names50" "$py" benches/bench.py odin --reps "${odin_reps[$i]}" >"$work/odin-$lv.json"
     put "${k}odin_mean_s" "$(jget "$work/odin-$lv.json" mean_s)"
     put "${k}odin_reps" "${odin_reps[$i]}"
     put "${k}odin_matched" "$(jget "$work/odin-$lv.json" matched)"
@@ -209,11 +219,11 @@ for i in "${!levels[@]}"; do
     write_cfg "$work/strace.cfg" "$names100" 10
     start_service "strace-$lv" "$work/strace.cfg" "ipc://$work/strace-ctrl" "ipc://$work/strace-pub"
     list_pids >"$work/pids-before"
-    sleep 3   # past the first cycles, which read every process once, and the 1 s settle time
+    fg_run sleep 3   # past the first cycles, which read every process once, and the 1 s settle time
     "$py" benches/bench.py load --pub "ipc://$work/strace-pub" --seconds "$strace_s" >"$work/strace-load-$lv.json" &
     load_pid=$!
     own_pids+=("$load_pid")
-    timeout -s INT "$strace_s" strace -f -qq -e trace=openat -o "$work/strace-$lv.txt" -p "$svc_pid" || true
+    fg_run timeout -s INT "$strace_s" strace -f -qq -e trace=openat -o "$work/strace-$lv.txt" -p "$svc_pid" || true
     wait "$load_pid" || true
     list_pids >"$work/pids-after"
     stop_pid "$svc_pid"
@@ -245,7 +255,7 @@ echo_pid=$!
 own_pids+=("$echo_pid")
 "$py" benches/bench.py roundtrip --ctrl "$echo_tcp" --n 10 --check echo >/dev/null ||
     { log "the echo server does not answer"; cat "$work/echo.log" >&2; exit 1; }
-ODIN_BENCH_PROCESSES="$names50" ODIN_BENCH_LEAF="$leaf_path" "$cycle_bin" --mode answer --seconds "$seg" \
+fg_run env ODIN_BENCH_PROCESSES="$names50" ODIN_BENCH_LEAF="$leaf_path" "$cycle_bin" --mode answer --seconds "$seg" \
     --rounds "$rounds" --kv >>"$res"
 put rt_n "$rt_n"
 put rt_trials "$rt_trials"
@@ -301,23 +311,24 @@ own_pids+=("$rss_load")
 
 # ------------------------------------------------------------------- 3. encode + publish
 log "item 3: encode and publish, 100 matched"
-ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode publish --seconds "$seg" --rounds "$rounds" \
+fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode publish --seconds "$seg" --rounds "$rounds" \
     --publishes "$publishes" --kv >"$work/publish.txt"
 cat "$work/publish.txt" >>"$res"
 
 # ------------------------------------------------------------------- CPU at 100 Hz
 log "the in-process cycle with 100 matched, paced at 100 Hz"
-ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode cycle --seconds "$((quick ? 1 : 2))" --rounds "$rounds" \
-    --pace-us 10000 --kv | sed 's/^/p100_/' >>"$res"
+fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode cycle --seconds "$((quick ? 1 : 2))" \
+    --rounds "$rounds" --pace-us 10000 --kv >"$work/paced.txt"
+sed 's/^/p100_/' "$work/paced.txt" >>"$res"
 log "CPU of the running service at 100 Hz over ${cpu_s} s"
 write_cfg "$work/cpu.cfg" "$names100" 100
 start_service cpu "$work/cpu.cfg" "ipc://$work/cpu-ctrl" "ipc://$work/cpu-pub"
-sleep 3
+fg_run sleep 3
 "$py" benches/bench.py load --pub "ipc://$work/cpu-pub" --seconds "$cpu_s" >"$work/cpu-load.json" &
 load_pid=$!
 own_pids+=("$load_pid")
 t0=$(date +%s.%N); c0=$(proc_ticks "$svc_pid"); thread_ticks "$svc_pid" >"$work/threads0"
-sleep "$cpu_s"
+fg_run sleep "$cpu_s"
 t1=$(date +%s.%N); c1=$(proc_ticks "$svc_pid"); thread_ticks "$svc_pid" >"$work/threads1"
 wait "$load_pid" || true
 stop_pid "$svc_pid"
