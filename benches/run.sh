@@ -2,7 +2,7 @@
 # Every benchmark figure of odin-status, measured side by side in one run on
 # this host, printed as one Markdown report (benches/RESULTS.md holds one).
 #
-#   benches/run.sh           full run, about 20 minutes (10 of them the memory soak)
+#   benches/run.sh           full run, about 16 minutes (10 of them the memory soak)
 #   benches/run.sh --quick   smoke run, about 5 minutes (30 s soak, fewer repetitions)
 #
 # It builds the release binary, the cycle bench and the echo server; makes (or
@@ -17,7 +17,7 @@ quick=0
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
-        -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
