@@ -15,5 +15,5 @@ if [ -f clients/python/pyproject.toml ]; then
 fi
 
 cargo build --quiet
-cargo test --quiet --all-targets
+cargo test --quiet --lib --bins --tests
 ODIN_STATUS_BIN="$PWD/target/debug/odin-status" "$venv/bin/python" -m pytest tests/python -q -rs
