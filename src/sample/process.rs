@@ -442,16 +442,19 @@ fn open_proc(pid: i32, file: &str) -> Option<File> {
     File::open(format!("/proc/{pid}/{file}")).ok()
 }
 
-/// Reads a whole /proc file from offset 0 into `buf` (one `pread` for small files).
+/// Reads a whole /proc file from offset 0 into `buf`: one `pread` for a file
+/// shorter than a page.
 fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.clear();
     let mut chunk = [0u8; 4096];
     loop {
         let n = file.read_at(&mut chunk, buf.len() as u64)?;
-        if n == 0 {
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        // /proc files hand over everything they have in one read: a short
+        // read is the end, so no second pread just to see 0.
+        if n < chunk.len() {
             return Ok(());
         }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
 }
 
