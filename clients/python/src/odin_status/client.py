@@ -12,12 +12,12 @@ is dropped, so it can never be mistaken for the answer to a later request.
 from __future__ import annotations
 
 import time
-from types import TracebackType
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Optional
 
 import zmq
 
 from . import message
+from ._owner import SocketOwner
 from .errors import OdinStatusError, StatusError, StatusProtocolError, StatusTimeout
 
 DEFAULT_CTRL = "tcp://127.0.0.1:5040"
@@ -28,7 +28,7 @@ def _ms_left(deadline: float) -> int:
     return max(0, int((deadline - time.monotonic()) * 1000))
 
 
-class StatusClient:
+class StatusClient(SocketOwner):
     """A connection to an odin-status control socket (or any odin-data IpcMessage ROUTER).
 
     ``timeout`` (seconds) bounds every call, sending included. Each request
@@ -42,8 +42,7 @@ class StatusClient:
             raise ValueError(f"timeout must be a number of seconds above 0, not {timeout!r}")
         self.endpoint = endpoint
         self.timeout = float(timeout)
-        self._owns_context = context is None
-        self._context = zmq.Context() if context is None else context
+        self._init_context(context)
         self._socket: Optional[zmq.Socket[Any]] = None
         self._last_id = 0
         try:
@@ -138,25 +137,6 @@ class StatusClient:
         if self._socket is None:
             raise OdinStatusError("this StatusClient is closed")
         return self._socket
-
-    def close(self) -> None:
-        """Closes the socket (and the context, if the client made it). Safe to repeat."""
-        if self._socket is not None:
-            self._socket.close(linger=0)
-            self._socket = None
-        if self._owns_context and not self._context.closed:
-            self._context.term()
-
-    @property
-    def closed(self) -> bool:
-        return self._socket is None
-
-    def __enter__(self) -> StatusClient:
-        return self
-
-    def __exit__(self, exc_type: Optional[Type[BaseException]],
-                 exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"

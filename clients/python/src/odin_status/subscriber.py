@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Callable, Iterator, Optional, Type
+from typing import Any, Callable, Iterator, Optional
 
 import zmq
 
 from . import message
+from ._owner import SocketOwner
 from .errors import OdinStatusError
 
 DEFAULT_PUB = "tcp://127.0.0.1:5041"
@@ -54,7 +54,7 @@ def cycles_missed(previous: int, cycle: int) -> int:
     return step - 1
 
 
-class StatusSubscriber:
+class StatusSubscriber(SocketOwner):
     """A SUB socket on the status publisher; JSON or MessagePack is detected per frame.
 
     ``hwm`` is how many snapshots ZeroMQ queues here before it drops newer ones
@@ -77,8 +77,7 @@ class StatusSubscriber:
         #: Status snapshots received.
         self.received = 0
         self._last_cycle: Optional[int] = None
-        self._owns_context = context is None
-        self._context = zmq.Context() if context is None else context
+        self._init_context(context)
         self._socket: Optional[zmq.Socket[Any]] = None
         sock = self._context.socket(zmq.SUB)
         sock.linger = 0
@@ -134,25 +133,6 @@ class StatusSubscriber:
             snapshot = self.receive(timeout=1.0)
             if snapshot is not None:
                 yield snapshot
-
-    def close(self) -> None:
-        """Closes the socket (and the context, if the subscriber made it). Safe to repeat."""
-        if self._socket is not None:
-            self._socket.close(linger=0)
-            self._socket = None
-        if self._owns_context and not self._context.closed:
-            self._context.term()
-
-    @property
-    def closed(self) -> bool:
-        return self._socket is None
-
-    def __enter__(self) -> StatusSubscriber:
-        return self
-
-    def __exit__(self, exc_type: Optional[Type[BaseException]],
-                 exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
