@@ -32,6 +32,19 @@ fn pids_of(svc: &Service, name: &str) -> Option<Vec<u32>> {
     Some(object.keys().map(|k| k.parse().unwrap()).collect())
 }
 
+/// Writes an executable shell script called `name` and starts it.
+fn start_script(dir: &TempDir, name: &str, body: &str) -> Reaped {
+    let script = dir.path(name);
+    std::fs::write(&script, body).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Reaped(Command::new(&script).stdout(Stdio::null()).spawn().unwrap())
+}
+
+/// A service at 10 Hz watching one process name.
+fn serve_watching(name: &str) -> Service {
+    Service::start(&["--rate", "10", "--interfaces", "lo", "--processes", name])
+}
+
 struct Reaped(Child);
 
 impl Drop for Reaped {
@@ -73,20 +86,14 @@ fn helper_found_by_name_and_gone_when_it_exits() {
 fn wrapper_script_is_reported_as_its_lowest_pid_child() {
     let dir = TempDir::new("wrap");
     let script_name = format!("{}.sh", unique("stFrameProcessor"));
-    let script = dir.path(&script_name);
     // Two children; `wait` keeps the shell from exec-ing its last command.
-    std::fs::write(&script, "#!/bin/sh\nsleep 600 &\nsleep 601 &\nwait\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let wrapper = Reaped(Command::new(&script).stdout(Stdio::null()).spawn().unwrap());
-    let wrapper_pid = wrapper.0.id();
-    let svc = Service::start(&[
-        "--rate",
-        "10",
-        "--interfaces",
-        "lo",
-        "--processes",
+    let wrapper = start_script(
+        &dir,
         &script_name,
-    ]);
+        "#!/bin/sh\nsleep 600 &\nsleep 601 &\nwait\n",
+    );
+    let wrapper_pid = wrapper.0.id();
+    let svc = serve_watching(&script_name);
 
     let children = eventually(5, "both children started", || {
         let out = Command::new("pgrep")
@@ -217,19 +224,13 @@ fn short_lived_matches_never_break_the_cycle() {
 fn wrapper_that_spawns_its_child_later_is_followed() {
     let dir = TempDir::new("late");
     let script_name = format!("{}.sh", unique("stLate"));
-    let script = dir.path(&script_name);
     // First a short-lived child, then the long-running one.
-    std::fs::write(&script, "#!/bin/sh\nsleep 0.8\nsleep 602 &\nwait\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let wrapper = Reaped(Command::new(&script).stdout(Stdio::null()).spawn().unwrap());
-    let svc = Service::start(&[
-        "--rate",
-        "10",
-        "--interfaces",
-        "lo",
-        "--processes",
+    let wrapper = start_script(
+        &dir,
         &script_name,
-    ]);
+        "#!/bin/sh\nsleep 0.8\nsleep 602 &\nwait\n",
+    );
+    let svc = serve_watching(&script_name);
     let late = eventually(5, "the late child", || {
         let out = Command::new("pgrep")
             .args(["-P", &wrapper.0.id().to_string(), "-f", "sleep 602"])
