@@ -6,7 +6,7 @@
 //! sampler encoded. Each ZeroMQ socket lives on its own thread, and the
 //! sampler hands snapshots over through a bounded queue it never waits on.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::thread;
@@ -24,8 +24,12 @@ use crate::tree::Node;
 /// How often the socket threads look up from waiting to check for shutdown.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Encoded snapshots waiting for the publisher thread; when full, the newest is dropped.
+/// Encoded snapshots waiting for the publisher thread; beyond this the newest is dropped.
 const PUBLISH_QUEUE: usize = 2;
+
+/// Notifications (events, alarms) waiting for the publisher thread. They are
+/// rare and each tells something once, so they get far more room than snapshots.
+const NOTIFY_QUEUE: usize = 1024;
 
 /// Runs until SIGINT or SIGTERM. Binding errors are returned before anything runs.
 pub fn run(config: Config) -> Result<(), TransportError> {
@@ -72,10 +76,10 @@ pub fn run(config: Config) -> Result<(), TransportError> {
             .name("control".into())
             .spawn(move || serve_control(control, latest, configuration, stop))
     };
-    let (queue, snapshots) = mpsc::sync_channel::<Vec<u8>>(PUBLISH_QUEUE);
+    let (outbox, inbox) = Outbox::new(config.pub_encoding);
     let publish_thread = thread::Builder::new()
         .name("publish".into())
-        .spawn(move || serve_publish(publisher, snapshots));
+        .spawn(move || serve_publish(publisher, inbox));
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -85,9 +89,8 @@ pub fn run(config: Config) -> Result<(), TransportError> {
         Ok(runtime) => runtime.block_on(sample_until_signal(
             sampler,
             &latest,
-            queue,
+            outbox,
             config.interval(),
-            config.pub_encoding,
         )),
         Err(e) => Err(e),
     };
@@ -117,9 +120,8 @@ pub fn run(config: Config) -> Result<(), TransportError> {
 async fn sample_until_signal(
     mut sampler: Sampler,
     latest: &RwLock<Arc<Node>>,
-    queue: mpsc::SyncSender<Vec<u8>>,
+    outbox: Outbox,
     interval: Duration,
-    encoding: Encoding,
 ) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -148,19 +150,7 @@ async fn sample_until_signal(
             *latest.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&tree);
         }
         cycle = cycle.wrapping_add(1).max(1);
-        let message = Message::new(MsgType::Notify, "status", cycle, tree.as_ref());
-        let encoded = match encoding {
-            Encoding::Json => message.to_json(),
-            Encoding::Msgpack => message.to_msgpack(),
-        };
-        match queue.try_send(encoded) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                tracing::debug!("publisher is behind; snapshot {cycle} dropped")
-            }
-            Err(TrySendError::Disconnected(_)) => break,
-        }
-        if stopping {
+        if outbox.snapshot(cycle, tree.as_ref()).is_err() || stopping {
             break;
         }
     }
@@ -217,12 +207,113 @@ pub fn answer(incoming: &Incoming, context: &Context) -> Vec<u8> {
     }
 }
 
-fn serve_publish(publisher: Publisher, snapshots: mpsc::Receiver<Vec<u8>>) {
+/// One encoded message for the PUB socket.
+struct Outgoing {
+    bytes: Vec<u8>,
+    is_snapshot: bool,
+}
+
+/// The sampler's side of the publisher thread: snapshots and notifications go
+/// out in the order they were made. Neither ever waits: when the publisher is
+/// behind, the newest snapshot is dropped (subscribers see the gap in `id`),
+/// and a notification only when a thousand are already waiting.
+#[derive(Clone)]
+pub struct Outbox {
+    queue: mpsc::SyncSender<Outgoing>,
+    snapshots_waiting: Arc<AtomicUsize>,
+    encoding: Encoding,
+}
+
+/// The publisher thread has gone: nothing more can be published.
+#[derive(Debug)]
+pub struct PublisherGone;
+
+impl Outbox {
+    fn new(encoding: Encoding) -> (Outbox, Inbox) {
+        let (queue, outgoing) = mpsc::sync_channel(PUBLISH_QUEUE + NOTIFY_QUEUE);
+        let snapshots_waiting = Arc::new(AtomicUsize::new(0));
+        let outbox = Outbox {
+            queue,
+            snapshots_waiting: Arc::clone(&snapshots_waiting),
+            encoding,
+        };
+        let inbox = Inbox {
+            outgoing,
+            snapshots_waiting,
+        };
+        (outbox, inbox)
+    }
+
+    fn encode<P: serde::Serialize>(&self, msg_val: &str, id: u32, params: P) -> Vec<u8> {
+        let message = Message::new(MsgType::Notify, msg_val, id, params);
+        match self.encoding {
+            Encoding::Json => message.to_json(),
+            Encoding::Msgpack => message.to_msgpack(),
+        }
+    }
+
+    /// Queues the snapshot of `cycle` (a `status` notify whose id is the cycle).
+    pub fn snapshot(&self, cycle: u32, tree: &Node) -> Result<(), PublisherGone> {
+        if self.snapshots_waiting.load(Ordering::Acquire) >= PUBLISH_QUEUE {
+            tracing::debug!("publisher is behind; snapshot {cycle} dropped");
+            return Ok(());
+        }
+        let bytes = self.encode("status", cycle, tree);
+        self.send(Outgoing {
+            bytes,
+            is_snapshot: true,
+        })
+    }
+
+    /// Queues a notify message other than a snapshot, e.g. an event or alarm.
+    /// `id` is the cycle it was noticed in.
+    pub fn notify<P: serde::Serialize>(
+        &self,
+        msg_val: &str,
+        id: u32,
+        params: P,
+    ) -> Result<(), PublisherGone> {
+        let bytes = self.encode(msg_val, id, params);
+        self.send(Outgoing {
+            bytes,
+            is_snapshot: false,
+        })
+    }
+
+    fn send(&self, outgoing: Outgoing) -> Result<(), PublisherGone> {
+        let is_snapshot = outgoing.is_snapshot;
+        if is_snapshot {
+            self.snapshots_waiting.fetch_add(1, Ordering::AcqRel);
+        }
+        match self.queue.try_send(outgoing) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                if is_snapshot {
+                    self.snapshots_waiting.fetch_sub(1, Ordering::AcqRel);
+                }
+                tracing::warn!("publisher is far behind; a notification was dropped");
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(_)) => Err(PublisherGone),
+        }
+    }
+}
+
+/// The publisher thread's side of the [`Outbox`].
+struct Inbox {
+    outgoing: mpsc::Receiver<Outgoing>,
+    snapshots_waiting: Arc<AtomicUsize>,
+}
+
+fn serve_publish(publisher: Publisher, inbox: Inbox) {
     loop {
-        match snapshots.recv_timeout(POLL_INTERVAL) {
-            Ok(snapshot) => {
-                if let Err(e) = publisher.publish(&snapshot) {
-                    tracing::debug!("snapshot not published: {e}");
+        match inbox.outgoing.recv_timeout(POLL_INTERVAL) {
+            Ok(message) => {
+                if message.is_snapshot {
+                    inbox.snapshots_waiting.fetch_sub(1, Ordering::AcqRel);
+                }
+                if let Err(e) = publisher.publish(&message.bytes) {
+                    tracing::debug!("message not published: {e}");
                 }
             }
             Err(RecvTimeoutError::Timeout) => continue,

@@ -50,6 +50,7 @@ pub struct ProcessScanner {
     known: HashMap<i32, Identity>,
     tracked: HashMap<i32, Tracked>,
     cycle: u64,
+    listed: usize,
     buf: Vec<u8>,
 }
 
@@ -113,17 +114,24 @@ impl ProcessScanner {
             known: HashMap::new(),
             tracked: HashMap::new(),
             cycle: 0,
+            listed: 0,
             buf: Vec::with_capacity(4096),
         }
     }
 
+    /// How many processes the last cycle's listing of `/proc` found.
+    pub fn listed(&self) -> usize {
+        self.listed
+    }
+
     /// One cycle: every configured name with the processes reported for it.
     pub fn sample(&mut self) -> Vec<(String, Vec<ProcessStats>)> {
+        self.cycle += 1;
+        let listed = list_pids();
+        self.listed = listed.len();
         if self.names.is_empty() {
             return Vec::new();
         }
-        self.cycle += 1;
-        let listed = list_pids();
         self.refresh_known(&listed);
         let pids: Vec<i32> = listed.iter().map(|(pid, _)| *pid).collect();
 
