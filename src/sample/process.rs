@@ -10,11 +10,14 @@
 //!
 //! The scanner keeps two tables between cycles:
 //! - `known`: what was read of each PID when first seen (name, arguments,
-//!   parent, start time). A process is read once, not every cycle; one that was
-//!   very young when read (it may not have `exec`ed yet) is read again until it
-//!   has settled. A PID reused by a new process is noticed without reading
-//!   anything: its `/proc` directory comes back from the listing with a new
-//!   inode number.
+//!   parent, start time), sorted by PID like the listing. A process is read
+//!   once, not every cycle; one that was very young when read (it may not have
+//!   `exec`ed yet) is read again until it has settled. A PID reused by a new
+//!   process is noticed without reading anything: its `/proc` directory comes
+//!   back from the listing with a new inode number. Which PIDs match each name,
+//!   and the children of those, follow from this table alone, so they are
+//!   worked out again only when it changes: a steady-state cycle walks the
+//!   listing beside the table once and reads nothing.
 //! - `tracked`: the processes whose figures are read every cycle (the matches and
 //!   their children), with their `stat`/`statm` files kept open and read with
 //!   `pread`, and the CPU baseline for `cpu_percent`.
@@ -23,7 +26,7 @@
 //! process out of this cycle and nothing else.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -47,25 +50,37 @@ pub struct ProcessScanner {
     ticks_per_second: f64,
     page_size: u64,
     mem_total: u64,
-    known: HashMap<i32, Identity>,
+    known: Vec<Known>,
+    /// Per configured name, the PIDs in `known` that match it, ascending.
+    matches: Vec<Vec<i32>>,
+    /// Children of the matched PIDs, ascending, by parent.
+    children: HashMap<i32, Vec<i32>>,
+    /// `known` changed since `matches` and `children` were worked out.
+    derived_stale: bool,
     tracked: HashMap<i32, Tracked>,
     cycle: u64,
     listed: usize,
     buf: Vec<u8>,
 }
 
+/// One row of `known`: kept small so that comparing it with the listing is cheap.
+struct Known {
+    pid: i32,
+    /// Inode of `/proc/PID` when read; a new one means (most likely) a new process.
+    inode: u64,
+    settled: bool,
+    id: Box<Identity>,
+}
+
 /// What identifies a process and what it is matched on, read once.
 #[derive(Debug, Clone, PartialEq)]
 struct Identity {
-    /// Inode of `/proc/PID` when read; a new one means (most likely) a new process.
-    inode: u64,
     start_time: u64,
     comm: Vec<u8>,
     /// psutil's `name()`: `comm`, extended from the command line when truncated.
     name: String,
     cmdline: Vec<String>,
     ppid: i32,
-    settled: bool,
     /// Indices of the configured names this process matches, worked out once.
     matched: Vec<usize>,
 }
@@ -111,7 +126,10 @@ impl ProcessScanner {
             ticks_per_second: procfs::ticks_per_second() as f64,
             page_size: procfs::page_size(),
             mem_total,
-            known: HashMap::new(),
+            known: Vec::new(),
+            matches: Vec::new(),
+            children: HashMap::new(),
+            derived_stale: true,
             tracked: HashMap::new(),
             cycle: 0,
             listed: 0,
@@ -133,36 +151,22 @@ impl ProcessScanner {
             return Vec::new();
         }
         self.refresh_known(&listed);
-        let pids: Vec<i32> = listed.iter().map(|(pid, _)| *pid).collect();
-
-        // One pass over the listing: children of every known process and the
-        // matches of every name, lowest PID first (pids is sorted).
-        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-        let mut matched: Vec<Vec<i32>> = vec![Vec::new(); self.names.len()];
-        for pid in &pids {
-            if let Some(id) = self.known.get(pid) {
-                children.entry(id.ppid).or_default().push(*pid);
-                if *pid != self.own_pid {
-                    for &index in &id.matched {
-                        if let Some(list) = matched.get_mut(index) {
-                            list.push(*pid);
-                        }
-                    }
-                }
-            }
+        if self.derived_stale {
+            self.derive_matches();
         }
 
         // Fresh stat of each process looked at this cycle, read at most once.
         let mut fresh: HashMap<i32, Option<(Stat, Instant)>> = HashMap::new();
         let mut result = Vec::with_capacity(self.names.len());
-        for (index, matched) in matched.into_iter().enumerate() {
+        let matches = std::mem::take(&mut self.matches);
+        let children = std::mem::take(&mut self.children);
+        for (index, matched) in matches.iter().enumerate() {
             let mut reported: Vec<i32> = Vec::new();
-            for pid in matched {
+            for &pid in matched {
                 // The fresh read may have found a new process under this PID.
                 if !self.is_live(pid, &mut fresh)
                     || !self
-                        .known
-                        .get(&pid)
+                        .identity(pid)
                         .is_some_and(|id| id.matched.contains(&index))
                 {
                     continue;
@@ -192,58 +196,96 @@ impl ProcessScanner {
             let name = self.names.get(index).cloned().unwrap_or_default();
             result.push((name, stats));
         }
+        self.matches = matches;
+        self.children = children;
 
         let cycle = self.cycle;
         self.tracked.retain(|_, t| t.last_cycle == cycle);
         result
     }
 
-    /// Forgets PIDs that are gone and reads the new (or not yet settled) ones.
+    /// Brings `known` in line with the listing: forgets PIDs that are gone and
+    /// reads the new (or not yet settled) ones. When nothing changed, as in
+    /// most cycles, this is one walk over both and nothing is read.
     fn refresh_known(&mut self, listed: &[(i32, u64)]) {
-        let present: HashSet<i32> = listed.iter().map(|(pid, _)| *pid).collect();
-        self.known.retain(|pid, _| present.contains(pid));
-        self.tracked.retain(|pid, _| present.contains(pid));
+        let unchanged = self.known.len() == listed.len()
+            && (self.known.iter().zip(listed))
+                .all(|(k, &(pid, inode))| k.settled && k.pid == pid && k.inode == inode);
+        if unchanged {
+            return;
+        }
         let mut uptime = None;
+        let mut previous = std::mem::take(&mut self.known).into_iter().peekable();
+        let mut known = Vec::with_capacity(listed.len());
         for &(pid, inode) in listed {
-            if self
-                .known
-                .get(&pid)
-                .is_some_and(|id| id.settled && id.inode == inode)
-            {
-                continue;
-            }
-            let uptime = *uptime.get_or_insert_with(read_uptime);
-            match self.read_identity(pid, inode, uptime) {
-                Some(id) => {
-                    self.known.insert(pid, id);
-                }
-                None => {
-                    self.known.remove(&pid);
+            while previous.next_if(|k| k.pid < pid).is_some() {}
+            match previous.next_if(|k| k.pid == pid) {
+                Some(k) if k.settled && k.inode == inode => known.push(k),
+                _ => {
+                    let uptime = *uptime.get_or_insert_with(read_uptime);
+                    known.extend(self.read_known(pid, inode, uptime));
                 }
             }
         }
+        self.known = known;
+        self.derived_stale = true;
     }
 
-    fn read_identity(&mut self, pid: i32, inode: u64, uptime: Option<f64>) -> Option<Identity> {
+    /// Works out each name's matches and the children of the matched PIDs.
+    fn derive_matches(&mut self) {
+        let mut matches = vec![Vec::new(); self.names.len()];
+        for k in self.known.iter().filter(|k| k.pid != self.own_pid) {
+            for &index in &k.id.matched {
+                if let Some(list) = matches.get_mut(index) {
+                    list.push(k.pid);
+                }
+            }
+        }
+        let mut parents: Vec<i32> = matches.iter().flatten().copied().collect();
+        parents.sort_unstable();
+        parents.dedup();
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        if !parents.is_empty() {
+            for k in &self.known {
+                if parents.binary_search(&k.id.ppid).is_ok() {
+                    children.entry(k.id.ppid).or_default().push(k.pid);
+                }
+            }
+        }
+        self.matches = matches;
+        self.children = children;
+        self.derived_stale = false;
+    }
+
+    fn identity(&self, pid: i32) -> Option<&Identity> {
+        let at = self.known.binary_search_by_key(&pid, |k| k.pid).ok()?;
+        self.known.get(at).map(|k| k.id.as_ref())
+    }
+
+    /// Reads what identifies a process and works out which names it matches.
+    fn read_known(&mut self, pid: i32, inode: u64, uptime: Option<f64>) -> Option<Known> {
         let stat = read_stat_path(pid, &mut self.buf)?;
         let raw_cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let cmdline = parse_cmdline(&raw_cmdline);
         let age = uptime.map(|up| up - stat.start_time as f64 / self.ticks_per_second);
         let mut id = Identity {
-            inode,
             name: process_name(&stat.comm, &cmdline),
             comm: stat.comm,
             cmdline,
             ppid: stat.ppid,
             start_time: stat.start_time,
-            settled: age.is_some_and(|age| age >= SETTLE_SECONDS),
             matched: Vec::new(),
         };
         id.matched = (self.names.iter().enumerate())
             .filter(|(_, name)| id.matches(name))
             .map(|(index, _)| index)
             .collect();
-        Some(id)
+        Some(Known {
+            pid,
+            inode,
+            settled: age.is_some_and(|age| age >= SETTLE_SECONDS),
+            id: Box::new(id),
+        })
     }
 
     /// Reads the process's stat (once per cycle) and says whether it is live.
@@ -261,22 +303,29 @@ impl ProcessScanner {
     /// reads the identity again then.
     fn read_current(&mut self, pid: i32) -> Option<(Stat, Instant)> {
         let read = self.read_tracked_stat(pid)?;
-        let (stale, inode) = match self.known.get(&pid) {
-            Some(id) => (
-                id.start_time != read.0.start_time || id.comm != read.0.comm,
-                id.inode,
+        let row = self.known.binary_search_by_key(&pid, |k| k.pid);
+        let (stale, inode) = match row.ok().and_then(|at| self.known.get(at)) {
+            Some(k) => (
+                k.id.start_time != read.0.start_time || k.id.comm != read.0.comm,
+                k.inode,
             ),
             None => (true, 0),
         };
         if stale {
-            match self.read_identity(pid, inode, read_uptime()) {
-                Some(id) => {
-                    self.known.insert(pid, id);
+            let reread = self.read_known(pid, inode, read_uptime());
+            match (row, reread) {
+                (Ok(at), Some(k)) => {
+                    if let Some(slot) = self.known.get_mut(at) {
+                        *slot = k;
+                    }
                 }
-                None => {
-                    self.known.remove(&pid);
+                (Err(at), Some(k)) => self.known.insert(at, k),
+                (Ok(at), None) => {
+                    self.known.remove(at);
                 }
+                (Err(_), None) => {}
             }
+            self.derived_stale = true;
         }
         Some(read)
     }
@@ -492,15 +541,21 @@ fn read_uptime() -> Option<f64> {
 }
 
 /// The CPUs a process may run on, ascending, as psutil's `cpu_affinity()`.
+/// The walk stops at the last CPU in the set, not at the set's 1,024 bits.
 fn read_affinity(pid: i32) -> Option<Vec<u64>> {
     let pid = rustix::process::Pid::from_raw(pid)?;
     let set = rustix::thread::sched_getaffinity(Some(pid)).ok()?;
-    Some(
-        (0..rustix::thread::CpuSet::MAX_CPU)
-            .filter(|cpu| set.is_set(*cpu))
-            .map(|cpu| cpu as u64)
-            .collect(),
-    )
+    let count = set.count() as usize;
+    let mut cpus = Vec::with_capacity(count);
+    for cpu in 0..rustix::thread::CpuSet::MAX_CPU {
+        if cpus.len() == count {
+            break;
+        }
+        if set.is_set(cpu) {
+            cpus.push(cpu as u64);
+        }
+    }
+    Some(cpus)
 }
 
 /// Kept-open handles need two descriptors per tracked process; ask for the
@@ -592,13 +647,11 @@ mod tests {
     #[test]
     fn matches_name_or_any_argument() {
         let id = Identity {
-            inode: 1,
             start_time: 1,
             comm: b"bash".to_vec(),
             name: "bash".into(),
             cmdline: vec!["/bin/bash".into(), "/opt/stFrameProcessor1.sh".into()],
             ppid: 1,
-            settled: true,
             matched: vec![],
         };
         assert!(id.matches("stFrameProcessor1.sh"));
