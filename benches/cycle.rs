@@ -143,15 +143,16 @@ fn count_pids() -> usize {
 
 /// The floor: list /proc (parsing each name as a PID) and pread the tracked
 /// processes' stat and statm through kept-open handles. Nothing else.
-fn floor_cycle(files: &[(File, File)], buf: &mut [u8]) -> usize {
+fn floor_cycle(proc_dir: &rustix::fd::OwnedFd, files: &[(File, File)], buf: &mut [u8]) -> usize {
+    use std::mem::MaybeUninit;
     let mut n = 0;
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            if entry
-                .file_name()
-                .to_str()
-                .is_some_and(|s| s.parse::<u32>().is_ok())
-            {
+    // The cheapest listing there is: /proc kept open, rewound, getdents64 into
+    // a stack buffer, names parsed in place.
+    if rustix::fs::seek(proc_dir, rustix::fs::SeekFrom::Start(0)).is_ok() {
+        let mut space = [MaybeUninit::<u8>::uninit(); 32 * 1024];
+        let mut dir = rustix::fs::RawDir::new(proc_dir, &mut space);
+        while let Some(Ok(entry)) = dir.next() {
+            if (entry.file_name().to_str().ok()).is_some_and(|s| s.parse::<u32>().is_ok()) {
                 n += 1;
             }
         }
@@ -262,6 +263,17 @@ fn measure_cycle(o: &Options, config: &Config, out: &mut Out) {
         })
         .collect();
     let mut buf = vec![0u8; 4096];
+    let proc_dir = match rustix::fs::open(
+        "/proc",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("cannot open /proc: {e}");
+            std::process::exit(1);
+        }
+    };
     let mut cycle: u32 = 0;
     let mut sampler2 = Sampler::new(&config.disks, &config.interfaces, &config.processes);
     let _ = sampler2.sample();
@@ -275,7 +287,7 @@ fn measure_cycle(o: &Options, config: &Config, out: &mut Out) {
         black_box(sampler2.sample());
     };
     let mut floor = || {
-        black_box(floor_cycle(&files, &mut buf));
+        black_box(floor_cycle(&proc_dir, &files, &mut buf));
     };
     let r = interleaved(o, &mut [&mut full, &mut sample_only, &mut floor]);
     out.put("matched", matched);

@@ -59,7 +59,9 @@ pub struct ProcessScanner {
     derived_stale: bool,
     tracked: HashMap<i32, Tracked>,
     cycle: u64,
-    listed: usize,
+    proc_dir: ProcDir,
+    /// This cycle's listing of `/proc`: (PID, inode), ascending.
+    listing: Vec<(i32, u64)>,
     buf: Vec<u8>,
 }
 
@@ -132,25 +134,27 @@ impl ProcessScanner {
             derived_stale: true,
             tracked: HashMap::new(),
             cycle: 0,
-            listed: 0,
+            proc_dir: ProcDir::default(),
+            listing: Vec::new(),
             buf: Vec::with_capacity(4096),
         }
     }
 
     /// How many processes the last cycle's listing of `/proc` found.
     pub fn listed(&self) -> usize {
-        self.listed
+        self.listing.len()
     }
 
     /// One cycle: every configured name with the processes reported for it.
     pub fn sample(&mut self) -> Vec<(String, Vec<ProcessStats>)> {
         self.cycle += 1;
-        let listed = list_pids();
-        self.listed = listed.len();
+        let mut listed = std::mem::take(&mut self.listing);
+        self.proc_dir.list(&mut listed);
         if self.names.is_empty() {
             return Vec::new();
         }
         self.refresh_known(&listed);
+        self.listing = listed;
         if self.derived_stale {
             self.derive_matches();
         }
@@ -515,24 +519,68 @@ fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
     }
 }
 
-/// The PIDs in `/proc` with their directories' inode numbers, ascending.
-fn list_pids() -> Vec<(i32, u64)> {
-    use std::os::unix::fs::DirEntryExt;
-    let mut pids: Vec<(i32, u64)> = match std::fs::read_dir("/proc") {
-        Ok(dir) => dir
-            .filter_map(|entry| {
-                let entry = entry.ok()?;
-                let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-                (pid > 0).then(|| (pid, entry.ino()))
-            })
-            .collect(),
-        Err(e) => {
-            tracing::error!("cannot list /proc: {e}");
-            Vec::new()
+/// `/proc`, kept open: each cycle rewinds it and reads the PIDs with
+/// `getdents64` into a reused buffer, with no `open` and no allocation per entry.
+#[derive(Default)]
+struct ProcDir {
+    fd: Option<rustix::fd::OwnedFd>,
+    buf: Vec<u8>,
+    /// The last listing failed; logged once until one succeeds.
+    failing: bool,
+}
+
+impl ProcDir {
+    /// Fills `pids` with the PIDs in `/proc` and their directories' inode
+    /// numbers, ascending. If `/proc` cannot be read, `pids` keeps the last
+    /// listing: a failed listing must not look like every process exiting.
+    fn list(&mut self, pids: &mut Vec<(i32, u64)>) {
+        match self.try_list(pids) {
+            Ok(()) => {
+                if self.failing {
+                    tracing::info!("/proc can be listed again");
+                }
+                self.failing = false;
+            }
+            Err(e) => {
+                if !self.failing {
+                    tracing::error!(
+                        "cannot list /proc ({e}); the last listing is used until it can"
+                    );
+                }
+                self.failing = true;
+                self.fd = None;
+            }
         }
-    };
-    pids.sort_unstable();
-    pids
+    }
+
+    fn try_list(&mut self, pids: &mut Vec<(i32, u64)>) -> rustix::io::Result<()> {
+        use rustix::fs::{open, seek, Mode, OFlags, RawDir, SeekFrom};
+        let fd = match self.fd.take() {
+            Some(fd) => fd,
+            None => open(
+                "/proc",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?,
+        };
+        seek(&fd, SeekFrom::Start(0))?;
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(32 * 1024);
+        }
+        let mut fresh = Vec::with_capacity(pids.len());
+        let mut dir = RawDir::new(&fd, self.buf.spare_capacity_mut());
+        while let Some(entry) = dir.next() {
+            let entry = entry?;
+            let pid = (entry.file_name().to_str().ok()).and_then(|name| name.parse::<i32>().ok());
+            if let Some(pid) = pid.filter(|pid| *pid > 0) {
+                fresh.push((pid, entry.ino()));
+            }
+        }
+        fresh.sort_unstable();
+        *pids = fresh;
+        self.fd = Some(fd);
+        Ok(())
+    }
 }
 
 fn read_uptime() -> Option<f64> {
