@@ -246,3 +246,37 @@ fn wrapper_that_spawns_its_child_later_is_followed() {
     });
     let _ = Command::new("kill").arg(late.to_string()).status();
 }
+
+#[test]
+fn process_that_execs_into_a_match_late_is_found_on_that_cycle() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("not run: needs root, for the kernel's process events (CAP_NET_ADMIN); test_host_faults.py covers the unprivileged fallback");
+        return;
+    }
+    let dir = TempDir::new("execlate");
+    let name = unique("odstxl");
+    let link = dir.path(&name);
+    symlink("/bin/sleep", &link).unwrap();
+    // The wrapper matches nothing until it execs, well after the first second
+    // in which a new process is watched closely without the kernel's events.
+    let wrapper = start_script(
+        &dir,
+        "launcher.sh",
+        &format!("#!/bin/sh\nsleep 2.5\nexec {} 604\n", link.display()),
+    );
+    let pid = wrapper.0.id();
+    let svc = serve_watching(&name);
+    assert_eq!(pids_of(&svc, &name), Some(vec![]));
+    let comm = format!("/proc/{pid}/comm");
+    let exec_seen = eventually(10, "the exec", || {
+        let now = std::fs::read_to_string(&comm).ok()?;
+        (now.trim() == name).then(std::time::Instant::now)
+    });
+    eventually(5, "the exec'd process reported", || {
+        (pids_of(&svc, &name)? == vec![pid]).then_some(())
+    });
+    // At 10 Hz the cycle after the exec reports it; allow scheduling slack,
+    // but far less than the fallback's sweep of every process (10 s).
+    let took = exec_seen.elapsed();
+    assert!(took.as_secs_f64() < 2.0, "found {took:?} after the exec");
+}

@@ -8,6 +8,7 @@
 
 mod disk;
 mod network;
+mod proc_events;
 mod process;
 
 use crate::snapshot::Snapshot;

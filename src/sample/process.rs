@@ -11,10 +11,14 @@
 //! The scanner keeps two tables between cycles:
 //! - `known`: what was read of each PID when first seen (name, arguments,
 //!   parent, start time), sorted by PID like the listing. A process is read
-//!   once, not every cycle; one that was very young when read (it may not have
-//!   `exec`ed yet) is read again until it has settled. A PID reused by a new
-//!   process is noticed without reading anything: its `/proc` directory comes
-//!   back from the listing with a new inode number. Which PIDs match each name,
+//!   once, and again only when the kernel says it `exec`ed or renamed itself
+//!   (see `proc_events`). A PID reused by a new process is noticed without
+//!   reading anything: its `/proc` directory comes back from the listing with
+//!   a new inode number. Where the kernel's events cannot be had (no
+//!   CAP_NET_ADMIN), a process is read again each cycle until it is a second
+//!   old (it may not have `exec`ed yet), and every known process is read again
+//!   once every [`SWEEP_SECONDS`], a few per cycle, so one that `exec`s later
+//!   into a match is found within that time. Which PIDs match each name,
 //!   and the children of those, follow from this table alone, so they are
 //!   worked out again only when it changes: a steady-state cycle walks the
 //!   listing beside the table once and reads nothing.
@@ -34,12 +38,21 @@ use std::time::Instant;
 
 use procfs::Current;
 
+use super::proc_events::ProcEvents;
 use super::round1;
 use crate::snapshot::ProcessStats;
 
 /// A process read within this many seconds of its start may still `exec`;
 /// it is read again each cycle until it is older.
 const SETTLE_SECONDS: f64 = 1.0;
+
+/// Without the kernel's process events, how long a process that `exec`s late
+/// into a match may go unnoticed: every known process is read again once in
+/// this many seconds, spread evenly over the cycles.
+const SWEEP_SECONDS: f64 = 10.0;
+
+/// How many cycles an exit status is kept for the lifecycle to pick up.
+const EXIT_STATUS_CYCLES: u64 = 100;
 
 /// psutil's `comm` limit: names this long may be truncated.
 const COMM_LEN: usize = 15;
@@ -60,6 +73,11 @@ pub struct ProcessScanner {
     tracked: HashMap<i32, Tracked>,
     cycle: u64,
     proc_dir: ProcDir,
+    /// The kernel's process events, when they can be had.
+    events: Option<ProcEvents>,
+    /// Exit statuses reported by the kernel: PID -> (returncode, cycle seen).
+    exit_statuses: HashMap<i32, (i32, u64)>,
+    sweep: Sweep,
     /// This cycle's listing of `/proc`: (PID, inode), ascending.
     listing: Vec<(i32, u64)>,
     buf: Vec<u8>,
@@ -135,6 +153,19 @@ impl ProcessScanner {
             tracked: HashMap::new(),
             cycle: 0,
             proc_dir: ProcDir::default(),
+            events: match ProcEvents::open() {
+                Ok(events) => Some(events),
+                Err(e) => {
+                    tracing::info!(
+                        "kernel process events unavailable ({e}; they need CAP_NET_ADMIN): \
+                         a process that execs into a match more than a second after it \
+                         started is found within {SWEEP_SECONDS} s"
+                    );
+                    None
+                }
+            },
+            exit_statuses: HashMap::new(),
+            sweep: Sweep::default(),
             listing: Vec::new(),
             buf: Vec::with_capacity(4096),
         }
@@ -148,6 +179,7 @@ impl ProcessScanner {
     /// One cycle: every configured name with the processes reported for it.
     pub fn sample(&mut self) -> Vec<(String, Vec<ProcessStats>)> {
         self.cycle += 1;
+        self.take_events();
         let mut listed = std::mem::take(&mut self.listing);
         self.proc_dir.list(&mut listed);
         if self.names.is_empty() {
@@ -206,6 +238,39 @@ impl ProcessScanner {
         let cycle = self.cycle;
         self.tracked.retain(|_, t| t.last_cycle == cycle);
         result
+    }
+
+    /// How the process `pid` ended, when the kernel said so within the last
+    /// hundred cycles: the exit code, or minus the signal that killed it.
+    pub fn exit_status(&self, pid: i32) -> Option<i32> {
+        self.exit_statuses.get(&pid).map(|(status, _)| *status)
+    }
+
+    /// Marks for reading again what the kernel says changed (or, without its
+    /// events, this cycle's share of the sweep), and keeps exit statuses.
+    fn take_events(&mut self) {
+        let cycle = self.cycle;
+        let Some(events) = self.events.as_mut() else {
+            self.sweep.mark(&mut self.known);
+            return;
+        };
+        let changes = events.drain();
+        if changes.lost {
+            tracing::warn!("kernel process events were lost; every process is read again");
+            self.known.iter_mut().for_each(|k| k.settled = false);
+        }
+        for pid in changes.changed {
+            if let Ok(at) = self.known.binary_search_by_key(&pid, |k| k.pid) {
+                if let Some(k) = self.known.get_mut(at) {
+                    k.settled = false;
+                }
+            }
+        }
+        self.exit_statuses
+            .retain(|_, (_, seen)| cycle.saturating_sub(*seen) < EXIT_STATUS_CYCLES);
+        for (pid, status) in changes.exited {
+            self.exit_statuses.insert(pid, (status, cycle));
+        }
     }
 
     /// Brings `known` in line with the listing: forgets PIDs that are gone and
@@ -287,7 +352,9 @@ impl ProcessScanner {
         Some(Known {
             pid,
             inode,
-            settled: age.is_some_and(|age| age >= SETTLE_SECONDS),
+            // With the kernel's events an `exec` is announced; without them a
+            // young process is read again until it has had time to `exec`.
+            settled: self.events.is_some() || age.is_some_and(|age| age >= SETTLE_SECONDS),
             id: Box::new(id),
         })
     }
@@ -515,6 +582,40 @@ fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
         // read is the end, so no second pread just to see 0.
         if n < chunk.len() {
             return Ok(());
+        }
+    }
+}
+
+/// Without the kernel's events: marks a share of the known processes each
+/// cycle for reading again, so that every one is read once per
+/// [`SWEEP_SECONDS`] whatever the rate.
+#[derive(Default)]
+struct Sweep {
+    cursor: usize,
+    /// Processes owed a re-read, carried between cycles as a fraction.
+    owed: f64,
+    last: Option<Instant>,
+}
+
+impl Sweep {
+    fn mark(&mut self, known: &mut [Known]) {
+        let now = Instant::now();
+        let elapsed = self.last.map_or(0.0, |last| (now - last).as_secs_f64());
+        self.last = Some(now);
+        if known.is_empty() {
+            return;
+        }
+        self.owed += known.len() as f64 * elapsed / SWEEP_SECONDS;
+        let due = (self.owed.floor() as usize).min(known.len());
+        self.owed -= due as f64;
+        for _ in 0..due {
+            if self.cursor >= known.len() {
+                self.cursor = 0;
+            }
+            if let Some(k) = known.get_mut(self.cursor) {
+                k.settled = false;
+            }
+            self.cursor += 1;
         }
     }
 }

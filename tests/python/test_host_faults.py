@@ -130,3 +130,37 @@ def test_unprivileged_service_reads_other_users_processes(spawn):
         if svc is not None:
             svc.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.skipif(not ROOT, reason="dropping to another user needs root")
+def test_unprivileged_service_finds_a_late_exec_by_its_sweep(tmp_path):
+    """Without CAP_NET_ADMIN there are no kernel process events: a process that
+    execs into a match after its first second is found by the slow re-read of
+    every process (once per 10 s), not missed for good."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    name = f"odstsw{os.getpid()}"
+    link = tmp_path / name
+    link.symlink_to("/bin/sleep")
+    script = tmp_path / "launcher.sh"
+    script.write_text(f"#!/bin/sh\nsleep 2\nexec {link} 605\n")
+    script.chmod(0o755)
+    work = tempfile.mkdtemp(prefix="odin-status-nobody-")
+    os.chmod(work, 0o777)
+    svc = None
+    wrapper = subprocess.Popen([str(script)], stdout=subprocess.DEVNULL)
+    try:
+        svc = Service(work, "--processes", name, "--interfaces", "lo", "--rate", "10",
+                      "--log-file", os.path.join(work, "log"),
+                      prefix=("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"))
+        eventually(lambda: psutil.Process(wrapper.pid).name() == name, what="the exec")
+        eventually(lambda: str(wrapper.pid) in svc.value(f"process/{name}"), timeout=15.0,
+                   what="the exec'd process found by the sweep")
+        with open(os.path.join(work, "log")) as log:
+            assert "kernel process events unavailable" in log.read()
+    finally:
+        wrapper.kill()
+        wrapper.wait()
+        if svc is not None:
+            svc.stop()
+        shutil.rmtree(work, ignore_errors=True)

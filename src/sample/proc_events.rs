@@ -1,0 +1,233 @@
+//! The kernel's process events (the netlink "proc connector"): which processes
+//! `exec`ed, renamed themselves or exited since the last cycle.
+//!
+//! Listing `/proc` shows new PIDs but not a process that `exec`s into something
+//! else under the same PID, and a wrapper script that sleeps and then `exec`s
+//! the frame processor is exactly that. Reading every process every cycle to
+//! catch it would cost what odin-control's adapter costs; the kernel instead
+//! tells us, for the price of a few bytes per event. It also tells how each
+//! process ended, which `/proc` cannot once the process is gone.
+//!
+//! Listening needs CAP_NET_ADMIN (root, or the capability granted by the
+//! service unit). Without it [`ProcEvents::open`] fails and the scanner falls
+//! back to re-reading known processes slowly (see `process.rs`).
+
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+use rustix::net::{
+    bind, netlink, recv, send, socket_with, AddressFamily, RecvFlags, SendFlags, SocketFlags,
+    SocketType,
+};
+
+/// Multicast group and callback id of process events (`CN_IDX_PROC`, `CN_VAL_PROC`).
+const CN_IDX_PROC: u32 = 1;
+const CN_VAL_PROC: u32 = 1;
+/// `PROC_CN_MCAST_LISTEN`.
+const MCAST_LISTEN: u32 = 1;
+/// `NLMSG_DONE`: the message type the connector's requests are sent as.
+const NLMSG_DONE: u16 = 3;
+/// `NLMSG_ERROR`.
+const NLMSG_ERROR: u16 = 2;
+
+/// `enum proc_event.what` values used here.
+const EVENT_EXEC: u32 = 0x0000_0002;
+const EVENT_COMM: u32 = 0x0000_0200;
+const EVENT_EXIT: u32 = 0x8000_0000;
+
+/// Byte offsets in one message: `nlmsghdr` (16 bytes), `cn_msg` (20 bytes),
+/// then `proc_event`: `what`, `cpu`, `timestamp_ns`, and the event's fields.
+const NLMSG_TYPE: usize = 4;
+const EVENT_WHAT: usize = 36;
+const EVENT_DATA: usize = 52;
+
+/// Room asked for in the socket's receive queue: about 100,000 events, so a
+/// burst of process starts between two cycles at 1 Hz is not lost.
+const RECEIVE_BUFFER: usize = 8 << 20;
+
+/// What the events since the last drain say.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Processes (thread-group ids) that `exec`ed or changed their name.
+    pub changed: Vec<i32>,
+    /// Processes that ended, with their exit status as Python's
+    /// `returncode` gives it: the exit code, or minus the killing signal.
+    pub exited: HashMap<i32, i32>,
+    /// The kernel dropped events (the queue overflowed): anything may have changed.
+    pub lost: bool,
+}
+
+pub struct ProcEvents {
+    socket: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl ProcEvents {
+    /// Subscribes to the kernel's process events.
+    pub fn open() -> Result<ProcEvents, Errno> {
+        let socket = socket_with(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            Some(netlink::CONNECTOR),
+        )?;
+        bind(&socket, &netlink::SocketAddrNetlink::new(0, CN_IDX_PROC))?;
+        if rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, RECEIVE_BUFFER).is_err()
+        {
+            // Without CAP_NET_ADMIN the kernel caps this at its rmem_max.
+            let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, RECEIVE_BUFFER);
+        }
+        send(&socket, &listen_request(), SendFlags::empty())?;
+        Ok(ProcEvents {
+            socket,
+            buf: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Reads every event waiting, without blocking.
+    pub fn drain(&mut self) -> Changes {
+        let mut changes = Changes::default();
+        loop {
+            self.buf.clear();
+            let space: &mut [MaybeUninit<u8>] = self.buf.spare_capacity_mut();
+            match recv(&self.socket, space, RecvFlags::DONTWAIT) {
+                Ok(((message, _), _)) => read_event(message, &mut changes),
+                Err(Errno::AGAIN) => return changes,
+                Err(Errno::INTR) => continue,
+                Err(Errno::NOBUFS) => changes.lost = true,
+                Err(e) => {
+                    tracing::debug!("process events: {e}");
+                    return changes;
+                }
+            }
+        }
+    }
+}
+
+/// The message that asks the kernel to start sending events.
+fn listen_request() -> Vec<u8> {
+    let payload = MCAST_LISTEN.to_ne_bytes();
+    let mut cn = Vec::with_capacity(20 + payload.len());
+    for word in [CN_IDX_PROC, CN_VAL_PROC, 0, 0] {
+        cn.extend_from_slice(&word.to_ne_bytes());
+    }
+    cn.extend_from_slice(&(payload.len() as u16).to_ne_bytes());
+    cn.extend_from_slice(&0u16.to_ne_bytes());
+    cn.extend_from_slice(&payload);
+    let mut message = Vec::with_capacity(16 + cn.len());
+    message.extend_from_slice(&((16 + cn.len()) as u32).to_ne_bytes());
+    message.extend_from_slice(&NLMSG_DONE.to_ne_bytes());
+    message.extend_from_slice(&0u16.to_ne_bytes()); // flags
+    message.extend_from_slice(&0u32.to_ne_bytes()); // seq
+    message.extend_from_slice(&0u32.to_ne_bytes()); // port: the kernel fills it
+    message.extend_from_slice(&cn);
+    message
+}
+
+fn u32_at(message: &[u8], at: usize) -> Option<u32> {
+    let bytes = message.get(at..at + 4)?;
+    Some(u32::from_ne_bytes(bytes.try_into().ok()?))
+}
+
+fn i32_at(message: &[u8], at: usize) -> Option<i32> {
+    u32_at(message, at).map(|v| v as i32)
+}
+
+/// Adds one received message to `changes`; anything short or unknown is ignored.
+fn read_event(message: &[u8], changes: &mut Changes) {
+    let kind = message
+        .get(NLMSG_TYPE..NLMSG_TYPE + 2)
+        .and_then(|b| b.try_into().ok())
+        .map(u16::from_ne_bytes);
+    if kind == Some(NLMSG_ERROR) {
+        return;
+    }
+    let Some(what) = u32_at(message, EVENT_WHAT) else {
+        return;
+    };
+    // Fields of the event: (pid, tgid, ...); a thread's pid differs from its tgid.
+    let pid = i32_at(message, EVENT_DATA);
+    let tgid = i32_at(message, EVENT_DATA + 4);
+    match (what, pid, tgid) {
+        (EVENT_EXEC | EVENT_COMM, Some(_), Some(tgid)) => changes.changed.push(tgid),
+        (EVENT_EXIT, Some(pid), Some(tgid)) if pid == tgid => {
+            if let Some(status) = i32_at(message, EVENT_DATA + 8) {
+                changes.exited.insert(tgid, returncode(status));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A wait status as Python's `returncode`: the exit code, or minus the signal.
+fn returncode(status: i32) -> i32 {
+    let signal = status & 0x7f;
+    if signal == 0 {
+        (status >> 8) & 0xff
+    } else {
+        -signal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(what: u32, fields: &[u32]) -> Vec<u8> {
+        let mut m = vec![0u8; EVENT_DATA];
+        m.splice(EVENT_WHAT..EVENT_WHAT + 4, what.to_ne_bytes());
+        for f in fields {
+            m.extend_from_slice(&f.to_ne_bytes());
+        }
+        m
+    }
+
+    #[test]
+    fn exec_comm_and_process_exit_are_read() {
+        let mut changes = Changes::default();
+        read_event(&event(EVENT_EXEC, &[41, 40]), &mut changes);
+        read_event(&event(EVENT_COMM, &[50, 50]), &mut changes);
+        read_event(&event(EVENT_EXIT, &[60, 60, 3 << 8, 17]), &mut changes);
+        read_event(&event(EVENT_EXIT, &[70, 70, 9, 17]), &mut changes);
+        // A thread ending is not its process ending.
+        read_event(&event(EVENT_EXIT, &[81, 80, 0, 17]), &mut changes);
+        assert_eq!(changes.changed, vec![40, 50]);
+        assert_eq!(changes.exited, HashMap::from([(60, 3), (70, -9)]));
+        assert!(!changes.lost);
+    }
+
+    #[test]
+    fn short_or_unknown_messages_are_ignored() {
+        let mut changes = Changes::default();
+        for m in [
+            vec![],
+            vec![0u8; 20],
+            event(EVENT_EXEC, &[]),
+            event(EVENT_EXIT, &[5, 5]),
+            event(0x1, &[1, 1, 2, 2]),
+        ] {
+            read_event(&m, &mut changes);
+        }
+        assert_eq!(changes, Changes::default());
+    }
+
+    #[test]
+    fn wait_status_reads_like_python() {
+        assert_eq!(returncode(0), 0);
+        assert_eq!(returncode(1 << 8), 1);
+        assert_eq!(returncode(255 << 8), 255);
+        assert_eq!(returncode(15), -15);
+        assert_eq!(returncode(9 | 0x80), -9); // core dumped
+    }
+
+    #[test]
+    fn listen_request_layout() {
+        let m = listen_request();
+        assert_eq!(m.len(), 40);
+        assert_eq!(u32_at(&m, 0), Some(40));
+        assert_eq!(u32_at(&m, 16), Some(CN_IDX_PROC));
+        assert_eq!(u32_at(&m, 36), Some(MCAST_LISTEN));
+    }
+}
