@@ -359,8 +359,8 @@ def cmd_report(args):
     slope_floor = (flt(r, f"l{hi}_floor_cpu_us") - flt(r, f"l{lo}_floor_cpu_us")) / dn if dn else float("nan")
     p("")
     p("Files opened by the service in the traced cycles (LASTING = a process present before and after the "
-      "trace window, NEW = one born during it, which the service reads to learn whether it matches, and "
-      "reads again each cycle until it is 1 s old):")
+      "trace window, NEW = one born during it, which the service reads to learn whether it matches: once "
+      "when the kernel's process events are available, as for root, otherwise each cycle until it is 1 s old):")
     p("")
     for lv in levels:
         p(f"- {int(lv):,} extra, {r.get(f'l{lv}_openat_cycles', '-')} cycles: "
