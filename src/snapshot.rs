@@ -107,7 +107,7 @@ pub struct HostStats {
     /// Seconds since boot (`/proc/uptime`).
     pub uptime: Option<f64>,
     pub cpu: Option<HostCpu>,
-    /// 1, 5 and 15 minute load averages (`/proc/loadavg`).
+    /// 1, 5 and 15 minute load averages, as `getloadavg()` (sysinfo).
     pub load_average: Option<[f64; 3]>,
     pub memory: Option<HostMemory>,
     /// Processes in this cycle's listing of /proc.

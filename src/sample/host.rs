@@ -2,8 +2,11 @@
 //! psutil's formulas, so the figures agree with `psutil.cpu_percent()`,
 //! `virtual_memory()`, `swap_memory()`, `boot_time()` and `getloadavg()`.
 //!
-//! `/proc/stat`, `/proc/meminfo`, `/proc/loadavg` and `/proc/uptime` are kept
-//! open and read with `pread` each cycle; the host name is one `uname` call.
+//! `/proc/stat`, `/proc/meminfo` and `/proc/uptime` are kept open and read
+//! with `pread` each cycle. The host name is one `uname` call and the load
+//! averages one `sysinfo` call: glibc's `getloadavg` (so Python's
+//! `os.getloadavg`, so psutil's) reads them there, at full precision, where
+//! `/proc/loadavg` rounds them to two decimals.
 //! A file that cannot be read leaves its leaves out of the cycle (logged once).
 
 use super::{round1, KeptOpen, Layout, Presence};
@@ -12,7 +15,6 @@ use crate::snapshot::{HostCpu, HostMemory, HostStats};
 pub struct HostWatch {
     stat: Source,
     meminfo: Source,
-    loadavg: Source,
     uptime: Source,
     buf: Vec<u8>,
     /// Last cycle's CPU times: all CPUs, and each CPU by number.
@@ -65,7 +67,6 @@ impl HostWatch {
         HostWatch {
             stat: Source::new("/proc/stat"),
             meminfo: Source::new("/proc/meminfo"),
-            loadavg: Source::new("/proc/loadavg"),
             uptime: Source::new("/proc/uptime"),
             buf: Vec::with_capacity(4096),
             cpu_last: None,
@@ -90,7 +91,7 @@ impl HostWatch {
                 .into_owned(),
             uptime: self.uptime.read(&mut self.buf, parse_uptime),
             cpu,
-            load_average: self.loadavg.read(&mut self.buf, parse_loadavg),
+            load_average: Some(load_average(&rustix::system::sysinfo().loads)),
             memory: self.meminfo.read(&mut self.buf, parse_meminfo),
             processes: processes as u64,
         }
@@ -186,9 +187,9 @@ fn parse_uptime(text: &str) -> Option<f64> {
     text.split_ascii_whitespace().next()?.parse().ok()
 }
 
-fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
-    let mut fields = text.split_ascii_whitespace().map(|f| f.parse().ok());
-    Some([fields.next()??, fields.next()??, fields.next()??])
+/// glibc's `getloadavg`: sysinfo's fixed-point loads, 16 fraction bits.
+fn load_average(loads: &[std::ffi::c_ulong; 3]) -> [f64; 3] {
+    loads.map(|l| l as f64 / 65536.0)
 }
 
 /// psutil's `virtual_memory()` (total, available, percent) and
@@ -331,12 +332,9 @@ procs_running 2
     }
 
     #[test]
-    fn parses_loadavg_and_uptime() {
-        assert_eq!(
-            parse_loadavg("0.52 1.25 2.00 3/812 123456\n"),
-            Some([0.52, 1.25, 2.0])
-        );
-        assert_eq!(parse_loadavg("0.52 1.25\n"), None);
+    fn load_average_and_uptime() {
+        // 3.8681640625 is what os.getloadavg() gave where /proc/loadavg said 3.87.
+        assert_eq!(load_average(&[253_504, 65536, 0]), [3.8681640625, 1.0, 0.0]);
         assert_eq!(parse_uptime("12345.67 23456.78\n"), Some(12345.67));
         assert_eq!(parse_uptime(""), None);
     }
