@@ -1,18 +1,28 @@
 //! One cycle's samples as plain data, and their place in the parameter tree.
 //!
 //! `sample` fills a [`Snapshot`]; [`Snapshot::to_tree`] lays it out under the
-//! names odin-control's SystemStatusAdapter uses (`disk`, `network`, `process`).
+//! names odin-control's SystemStatusAdapter uses (`disk`, `network`, `process`),
+//! then the blocks odin does not have (`host`). Leaves beyond odin's are only
+//! ever appended after odin's own, so odin's part of the tree is unchanged.
 //! Keeping the layout here, apart from the /proc code and the GET rules, means
 //! the tree's shape is written down in one place.
 
-use crate::tree::{Leaf, Node};
+use crate::tree::{Kind, Leaf, Node};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DiskUsage {
     pub total: u64,
     pub used: u64,
     pub free: u64,
     pub percent: f64,
+    pub inodes_total: u64,
+    pub inodes_free: u64,
+    pub read_only: bool,
+    /// Bytes per second by which `used` grew over the recent window; 0.0 when
+    /// steady or shrinking.
+    pub write_rate: f64,
+    /// Seconds until `free` is used up at `write_rate`; `None` when not filling.
+    pub time_to_full: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,6 +37,57 @@ pub struct NetCounters {
     pub dropout: u64,
 }
 
+impl NetCounters {
+    /// The counters' tree names, in the order of [`NetCounters::values`].
+    pub const NAMES: [&'static str; 8] = [
+        "bytes_sent",
+        "bytes_recv",
+        "packets_sent",
+        "packets_recv",
+        "errin",
+        "errout",
+        "dropin",
+        "dropout",
+    ];
+
+    /// The tree names of the counters' rates, in the same order.
+    pub const RATE_NAMES: [&'static str; 8] = [
+        "bytes_sent_rate",
+        "bytes_recv_rate",
+        "packets_sent_rate",
+        "packets_recv_rate",
+        "errin_rate",
+        "errout_rate",
+        "dropin_rate",
+        "dropout_rate",
+    ];
+
+    pub fn values(&self) -> [u64; 8] {
+        [
+            self.bytes_sent,
+            self.bytes_recv,
+            self.packets_sent,
+            self.packets_recv,
+            self.errin,
+            self.errout,
+            self.dropin,
+            self.dropout,
+        ]
+    }
+}
+
+/// One interface: counters since boot, their rates over the last cycle, and
+/// the link as `/sys/class/net` tells it (`None` where it cannot be read).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetStats {
+    pub counters: NetCounters,
+    /// Per second, in the order of [`NetCounters::RATE_NAMES`].
+    pub rates: [f64; 8],
+    pub link_up: Option<bool>,
+    pub speed_mbps: Option<u64>,
+    pub mtu: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessStats {
     pub pid: i32,
@@ -38,15 +99,54 @@ pub struct ProcessStats {
     pub memory_shared: u64,
 }
 
+/// The host as a whole. Each group is `None` while its /proc file cannot be
+/// read, and its leaves are then left out of the tree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostStats {
+    pub hostname: String,
+    /// Seconds since boot (`/proc/uptime`).
+    pub uptime: Option<f64>,
+    pub cpu: Option<HostCpu>,
+    /// 1, 5 and 15 minute load averages, as `getloadavg()` (sysinfo).
+    pub load_average: Option<[f64; 3]>,
+    pub memory: Option<HostMemory>,
+    /// Processes in this cycle's listing of /proc.
+    pub processes: u64,
+}
+
+/// From `/proc/stat`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostCpu {
+    /// Epoch seconds (`btime`).
+    pub boot_time: u64,
+    /// psutil's `cpu_percent()` over the last cycle.
+    pub percent: f64,
+    /// psutil's `cpu_percent(percpu=True)` over the last cycle.
+    pub percent_per_core: Vec<f64>,
+}
+
+/// From `/proc/meminfo`, with psutil's `virtual_memory` and `swap_memory` formulas.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostMemory {
+    pub total: u64,
+    pub available: u64,
+    pub percent: f64,
+    pub swap_total: u64,
+    pub swap_used: u64,
+    pub swap_free: u64,
+    pub swap_percent: f64,
+}
+
 /// Everything one cycle sampled, in configuration order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// Disks that could be read this cycle: (tree key, usage).
     pub disks: Vec<(String, DiskUsage)>,
-    /// Interfaces present this cycle: (name, counters).
-    pub interfaces: Vec<(String, NetCounters)>,
+    /// Interfaces present this cycle: (name, figures).
+    pub interfaces: Vec<(String, NetStats)>,
     /// Every configured process name, with the processes reported for it.
     pub processes: Vec<(String, Vec<ProcessStats>)>,
+    pub host: HostStats,
 }
 
 /// The tree key of a disk path: every `/` becomes `_`, as in odin-control.
@@ -64,23 +164,36 @@ impl Snapshot {
                     .with("total", Leaf::int(d.total))
                     .with("used", Leaf::int(d.used))
                     .with("free", Leaf::int(d.free))
-                    .with("percent", Leaf::float(d.percent)),
+                    .with("percent", Leaf::float(d.percent))
+                    .with("inodes_total", Leaf::int(d.inodes_total))
+                    .with("inodes_free", Leaf::int(d.inodes_free))
+                    .with("read_only", Leaf::bool(d.read_only))
+                    .with("write_rate", Leaf::float(d.write_rate))
+                    .with(
+                        "time_to_full",
+                        d.time_to_full.map_or(Leaf::null(Kind::Float), Leaf::float),
+                    ),
             );
         }
         let mut network = Node::branch();
         for (name, n) in &self.interfaces {
-            network.insert(
-                name.clone(),
-                Node::branch()
-                    .with("bytes_sent", Leaf::int(n.bytes_sent))
-                    .with("bytes_recv", Leaf::int(n.bytes_recv))
-                    .with("packets_sent", Leaf::int(n.packets_sent))
-                    .with("packets_recv", Leaf::int(n.packets_recv))
-                    .with("errin", Leaf::int(n.errin))
-                    .with("errout", Leaf::int(n.errout))
-                    .with("dropin", Leaf::int(n.dropin))
-                    .with("dropout", Leaf::int(n.dropout)),
+            let mut node = Node::branch();
+            for (leaf, value) in NetCounters::NAMES.iter().zip(n.counters.values()) {
+                node.insert(*leaf, Leaf::int(value));
+            }
+            for (leaf, rate) in NetCounters::RATE_NAMES.iter().zip(n.rates) {
+                node.insert(*leaf, Leaf::float(rate));
+            }
+            node.insert(
+                "link_up",
+                n.link_up.map_or(Leaf::null(Kind::Bool), Leaf::bool),
             );
+            node.insert(
+                "speed_mbps",
+                n.speed_mbps.map_or(Leaf::null(Kind::Int), Leaf::int),
+            );
+            node.insert("mtu", n.mtu.map_or(Leaf::null(Kind::Int), Leaf::int));
+            network.insert(name.clone(), node);
         }
         let mut processes = Node::branch();
         for (name, stats) in &self.processes {
@@ -106,6 +219,40 @@ impl Snapshot {
             .with("disk", disks)
             .with("network", network)
             .with("process", processes)
+            .with("host", self.host.to_tree())
+    }
+}
+
+impl HostStats {
+    fn to_tree(&self) -> Node {
+        let mut host = Node::branch().with("hostname", Leaf::str(self.hostname.clone()));
+        if let Some(uptime) = self.uptime {
+            host.insert("uptime", Leaf::float(uptime));
+        }
+        if let Some(cpu) = &self.cpu {
+            host.insert("boot_time", Leaf::int(cpu.boot_time));
+        }
+        if let Some(load) = self.load_average {
+            host.insert("load_average", Leaf::float_list(load));
+        }
+        if let Some(cpu) = &self.cpu {
+            host.insert("cpu_percent", Leaf::float(cpu.percent));
+            host.insert(
+                "cpu_percent_per_core",
+                Leaf::float_list(cpu.percent_per_core.iter().copied()),
+            );
+        }
+        if let Some(m) = &self.memory {
+            host.insert("memory_total", Leaf::int(m.total));
+            host.insert("memory_available", Leaf::int(m.available));
+            host.insert("memory_percent", Leaf::float(m.percent));
+            host.insert("swap_total", Leaf::int(m.swap_total));
+            host.insert("swap_used", Leaf::int(m.swap_used));
+            host.insert("swap_free", Leaf::int(m.swap_free));
+            host.insert("swap_percent", Leaf::float(m.swap_percent));
+        }
+        host.insert("processes", Leaf::int(self.processes));
+        host
     }
 }
 
@@ -122,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn layout_matches_odin_adapter() {
+    fn layout_matches_odin_adapter_then_appends() {
         let snap = Snapshot {
             disks: vec![(
                 "_".into(),
@@ -131,9 +278,22 @@ mod tests {
                     used: 4,
                     free: 5,
                     percent: 44.4,
+                    inodes_total: 100,
+                    inodes_free: 90,
+                    read_only: true,
+                    write_rate: 0.0,
+                    time_to_full: None,
                 },
             )],
-            interfaces: vec![("lo".into(), NetCounters::default())],
+            interfaces: vec![(
+                "lo".into(),
+                NetStats {
+                    rates: [1.5, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.25],
+                    link_up: Some(true),
+                    mtu: Some(65536),
+                    ..NetStats::default()
+                },
+            )],
             processes: vec![
                 (
                     "sleep".into(),
@@ -149,21 +309,65 @@ mod tests {
                 ),
                 ("absent".into(), vec![]),
             ],
+            host: HostStats {
+                hostname: "daq1".into(),
+                uptime: Some(12.5),
+                cpu: Some(HostCpu {
+                    boot_time: 1764141600,
+                    percent: 25.0,
+                    percent_per_core: vec![50.0, 0.0],
+                }),
+                load_average: Some([0.5, 0.25, 0.0]),
+                memory: Some(HostMemory {
+                    total: 100,
+                    available: 60,
+                    percent: 40.0,
+                    swap_total: 0,
+                    swap_used: 0,
+                    swap_free: 0,
+                    swap_percent: 0.0,
+                }),
+                processes: 321,
+            },
         };
-        let tree = serde_json::to_value(snap.to_tree()).unwrap();
+        let text = serde_json::to_string(&snap.to_tree()).unwrap();
         assert_eq!(
-            tree,
+            text,
             json!({
-                "disk": {"_": {"total": 10, "used": 4, "free": 5, "percent": 44.4}},
+                "disk": {"_": {"total": 10, "used": 4, "free": 5, "percent": 44.4,
+                    "inodes_total": 100, "inodes_free": 90, "read_only": true,
+                    "write_rate": 0.0, "time_to_full": null}},
                 "network": {"lo": {"bytes_sent": 0, "bytes_recv": 0, "packets_sent": 0,
-                    "packets_recv": 0, "errin": 0, "errout": 0, "dropin": 0, "dropout": 0}},
+                    "packets_recv": 0, "errin": 0, "errout": 0, "dropin": 0, "dropout": 0,
+                    "bytes_sent_rate": 1.5, "bytes_recv_rate": 0.0, "packets_sent_rate": 2.0,
+                    "packets_recv_rate": 0.0, "errin_rate": 0.0, "errout_rate": 0.0,
+                    "dropin_rate": 0.0, "dropout_rate": 0.25,
+                    "link_up": true, "speed_mbps": null, "mtu": 65536}},
                 "process": {
                     "sleep": {"42": {"cpu_percent": 1.5, "cpu_affinity": [0, 1],
                         "memory_percent": 0.25, "memory_rss": 4096, "memory_vms": 8192,
                         "memory_shared": 2048}},
                     "absent": {}
-                }
+                },
+                "host": {"hostname": "daq1", "uptime": 12.5, "boot_time": 1764141600,
+                    "load_average": [0.5, 0.25, 0.0], "cpu_percent": 25.0,
+                    "cpu_percent_per_core": [50.0, 0.0], "memory_total": 100,
+                    "memory_available": 60, "memory_percent": 40.0, "swap_total": 0,
+                    "swap_used": 0, "swap_free": 0, "swap_percent": 0.0, "processes": 321}
             })
+            .to_string(),
+            "odin's keys first and in odin's order, then the additions, floats as floats"
         );
+    }
+
+    #[test]
+    fn unreadable_host_files_leave_their_leaves_out() {
+        let host = HostStats {
+            hostname: "daq1".into(),
+            processes: 3,
+            ..HostStats::default()
+        };
+        let tree = serde_json::to_value(host.to_tree()).unwrap();
+        assert_eq!(tree, json!({"hostname": "daq1", "processes": 3}));
     }
 }

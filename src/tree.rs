@@ -98,6 +98,21 @@ impl Leaf {
         }
     }
 
+    pub fn float_list(v: impl IntoIterator<Item = f64>) -> Self {
+        Leaf {
+            value: Value::Array(v.into_iter().map(|x| Leaf::float(x).value).collect()),
+            kind: Kind::List(Scalar::Float),
+        }
+    }
+
+    /// A leaf of type `kind` whose value is not known now: JSON `null`.
+    pub fn null(kind: Kind) -> Self {
+        Leaf {
+            value: Value::Null,
+            kind,
+        }
+    }
+
     pub fn value(&self) -> &Value {
         &self.value
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use odin_status::command::Context;
 use odin_status::server::answer;
-use odin_status::snapshot::{DiskUsage, NetCounters, ProcessStats, Snapshot};
+use odin_status::snapshot::{DiskUsage, NetStats, ProcessStats, Snapshot};
 use odin_status::transport::Incoming;
 use odin_status::tree::Node;
 use proptest::prelude::*;
@@ -22,9 +22,11 @@ fn context() -> Context {
                 used: 40,
                 free: 50,
                 percent: 44.4,
+                time_to_full: Some(3.5),
+                ..DiskUsage::default()
             },
         )],
-        interfaces: vec![("lo".into(), NetCounters::default())],
+        interfaces: vec![("lo".into(), NetStats::default())],
         processes: vec![(
             "fp".into(),
             vec![ProcessStats {
@@ -37,6 +39,7 @@ fn context() -> Context {
                 memory_shared: 3,
             }],
         )],
+        host: Default::default(),
     };
     Context {
         tree: Arc::new(snapshot.to_tree()),

@@ -269,15 +269,20 @@ fn check_shape(
                 return check_shape(named, value, shapes, at);
             }
             if let Some(kind) = op.get("$type") {
-                let kind = kind.as_str().expect("$type is a string");
-                if json_type(value) != kind {
+                // One type, or a list of the types allowed (["float", "null"]).
+                let kinds: Vec<&str> = match kind {
+                    Value::Array(kinds) => kinds.iter().filter_map(Value::as_str).collect(),
+                    _ => vec![kind.as_str().expect("$type is a string or a list")],
+                };
+                if !kinds.contains(&json_type(value)) {
                     return Err(format!(
                         "{at}: {value} is of type {}, expected {kind}",
                         json_type(value)
                     ));
                 }
-                if let Some(places) = op.get("$decimals").and_then(Value::as_i64) {
-                    let v = value.as_f64().unwrap();
+                if let (Some(places), Some(v)) =
+                    (op.get("$decimals").and_then(Value::as_i64), value.as_f64())
+                {
                     let scale = 10f64.powi(places as i32);
                     if (v * scale).round() / scale != v {
                         return Err(format!("{at}: {v} has more than {places} decimals"));

@@ -5,11 +5,21 @@
 //! baselines, which items were missing, open handles of tracked processes).
 //! Every figure follows psutil's formula on Linux, so the numbers agree with
 //! what odin-control's adapter would show.
+//!
+//! Files read every cycle are opened once and read with `pread` from offset 0
+//! ([`KeptOpen`]): /proc and /sys generate a file afresh on a read at offset 0,
+//! so a steady-state cycle costs reads, not opens.
 
 mod disk;
+mod host;
 mod network;
 mod proc_events;
 mod process;
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 
 use crate::snapshot::Snapshot;
 
@@ -21,6 +31,7 @@ pub struct Sampler {
     disks: Vec<disk::DiskWatch>,
     interfaces: network::InterfaceWatch,
     processes: ProcessScanner,
+    host: host::HostWatch,
 }
 
 impl Sampler {
@@ -29,14 +40,21 @@ impl Sampler {
             disks: disks.iter().map(|d| disk::DiskWatch::new(d)).collect(),
             interfaces: network::InterfaceWatch::new(interfaces),
             processes: ProcessScanner::new(processes),
+            host: host::HostWatch::new(),
         }
     }
 
     pub fn sample(&mut self) -> Snapshot {
+        let disks = self.disks.iter_mut().filter_map(|d| d.sample()).collect();
+        let interfaces = self.interfaces.sample();
+        let processes = self.processes.sample();
+        // After the scanner: `processes` counts this cycle's listing of /proc.
+        let host = self.host.sample(self.processes.listed());
         Snapshot {
-            disks: self.disks.iter_mut().filter_map(|d| d.sample()).collect(),
-            interfaces: self.interfaces.sample(),
-            processes: self.processes.sample(),
+            disks,
+            interfaces,
+            processes,
+            host,
         }
     }
 }
@@ -45,6 +63,84 @@ impl Sampler {
 /// the binary value), which is what psutil applies to its percentages.
 pub fn round1(x: f64) -> f64 {
     format!("{x:.1}").parse().unwrap_or(x)
+}
+
+/// How a file hands over its content on a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Generated as one record (`/proc/stat`, `/proc/PID/stat`, a sysfs value):
+    /// each read gives all it has left, so a short read is the end.
+    OneRecord,
+    /// Generated record by record (`/proc/net/dev`): a read stops at a page
+    /// boundary between records, so only a read of 0 bytes is the end.
+    Records,
+}
+
+/// Reads a whole /proc file from offset 0 into `buf`: one `pread` for a file
+/// shorter than a page.
+pub(crate) fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
+    pread_whole(file, buf, Layout::OneRecord)
+}
+
+fn pread_whole(file: &File, buf: &mut Vec<u8>, layout: Layout) -> io::Result<()> {
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = file.read_at(&mut chunk, buf.len() as u64)?;
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        let end = match layout {
+            Layout::OneRecord => n < chunk.len(),
+            Layout::Records => n == 0,
+        };
+        if end {
+            return Ok(());
+        }
+    }
+}
+
+/// A file read every cycle through a handle opened once. A failed open is
+/// tried again at the next read; [`KeptOpen::close`] forgets the handle (the
+/// file's object is gone) so the next read opens the path afresh.
+#[derive(Debug)]
+struct KeptOpen {
+    path: PathBuf,
+    layout: Layout,
+    file: Option<File>,
+}
+
+impl KeptOpen {
+    fn new(path: impl Into<PathBuf>, layout: Layout) -> Self {
+        KeptOpen {
+            path: path.into(),
+            layout,
+            file: None,
+        }
+    }
+
+    /// Opens the file now unless it is open; says whether it is.
+    fn open(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(File::open(&self.path)?);
+        }
+        Ok(())
+    }
+
+    /// The whole file, read from offset 0 into `buf`.
+    fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        self.open()?;
+        match &self.file {
+            Some(file) => pread_whole(file, buf, self.layout),
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
+    fn close(&mut self) {
+        self.file = None;
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
 }
 
 /// Remembers whether a configured item was there last cycle, so a missing disk

@@ -32,14 +32,12 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
 use procfs::Current;
 
 use super::proc_events::ProcEvents;
-use super::round1;
+use super::{pread_all, round1};
 use crate::snapshot::ProcessStats;
 
 /// A process read within this many seconds of its start may still `exec`;
@@ -568,22 +566,6 @@ fn read_kept_open(
 
 fn open_proc(pid: i32, file: &str) -> Option<File> {
     File::open(format!("/proc/{pid}/{file}")).ok()
-}
-
-/// Reads a whole /proc file from offset 0 into `buf`: one `pread` for a file
-/// shorter than a page.
-fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
-    buf.clear();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = file.read_at(&mut chunk, buf.len() as u64)?;
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        // /proc files hand over everything they have in one read: a short
-        // read is the end, so no second pread just to see 0.
-        if n < chunk.len() {
-            return Ok(());
-        }
-    }
 }
 
 /// Without the kernel's events: marks a share of the known processes each

@@ -77,8 +77,11 @@ def check_shape(shape, value, shapes, at="params"):
             return check_shape(shapes[shape["$shape"]], value, shapes, at)
         if "$type" in shape:
             kind = shape["$type"]
-            assert type(value) is TYPES[kind], f"{at}: {value!r} is of type {type(value).__name__}, expected {kind}"
-            if "$decimals" in shape:
+            # One type, or a list of the types allowed (["float", "null"]).
+            kinds = kind if isinstance(kind, list) else [kind]
+            assert any(type(value) is TYPES[k] for k in kinds), \
+                f"{at}: {value!r} is of type {type(value).__name__}, expected {kind}"
+            if "$decimals" in shape and value is not None:
                 scale = 10 ** shape["$decimals"]
                 assert round(value * scale) / scale == value, f"{at}: {value} has too many decimals"
             return None
