@@ -8,12 +8,17 @@
 //! tells us, for the price of a few bytes per event. It also tells how each
 //! process ended, which `/proc` cannot once the process is gone.
 //!
-//! Listening needs CAP_NET_ADMIN (root, or the capability granted by the
-//! service unit). Without it [`ProcEvents::open`] fails and the scanner falls
-//! back to re-reading known processes slowly (see `process.rs`).
+//! Before Linux 6.6 listening needs CAP_NET_ADMIN (root, or the capability
+//! granted by the service unit), and some kernels accept the subscription but
+//! send nothing to a process in a container's namespaces; [`ProcEvents::open`]
+//! therefore proves the events flow before it is trusted. Where it fails the
+//! scanner falls back to re-reading known processes slowly (see `process.rs`).
+//! Setting `ODIN_STATUS_PROCESS_EVENTS=off` chooses that fallback (for a host
+//! that forks so much that reading every event costs more than the sweep).
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
+use std::time::{Duration, Instant};
 
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
@@ -43,6 +48,12 @@ const NLMSG_TYPE: usize = 4;
 const EVENT_WHAT: usize = 36;
 const EVENT_DATA: usize = 52;
 
+/// The environment variable that turns the kernel's events off.
+pub const SWITCH: &str = "ODIN_STATUS_PROCESS_EVENTS";
+
+/// How long [`ProcEvents::open`] waits for its own probe event.
+const PROBE_WAIT: Duration = Duration::from_millis(500);
+
 /// Room asked for in the socket's receive queue: about 100,000 events, so a
 /// burst of process starts between two cycles at 1 Hz is not lost.
 const RECEIVE_BUFFER: usize = 8 << 20;
@@ -65,8 +76,19 @@ pub struct ProcEvents {
 }
 
 impl ProcEvents {
-    /// Subscribes to the kernel's process events.
-    pub fn open() -> Result<ProcEvents, Errno> {
+    /// Subscribes to the kernel's process events and checks they arrive.
+    /// The error says why they cannot be had, as a phrase.
+    pub fn open() -> Result<ProcEvents, String> {
+        if std::env::var(SWITCH).is_ok_and(|v| v == "off") {
+            return Err(format!("{SWITCH}=off"));
+        }
+        let mut events = Self::subscribe()
+            .map_err(|e| format!("{e}; before Linux 6.6 they need CAP_NET_ADMIN"))?;
+        events.probe()?;
+        Ok(events)
+    }
+
+    fn subscribe() -> Result<ProcEvents, Errno> {
         let socket = socket_with(
             AddressFamily::NETLINK,
             SocketType::DGRAM,
@@ -84,6 +106,27 @@ impl ProcEvents {
             socket,
             buf: Vec::with_capacity(4096),
         })
+    }
+
+    /// Renames this thread to the name it has, which makes the kernel send a
+    /// "comm" event for this process, and waits for that event.
+    fn probe(&mut self) -> Result<(), String> {
+        let name =
+            rustix::thread::name().map_err(|e| format!("cannot read the thread name: {e}"))?;
+        rustix::thread::set_name(&name)
+            .map_err(|e| format!("cannot rename the thread to probe for events: {e}"))?;
+        let own = std::process::id() as i32;
+        let deadline = Instant::now() + PROBE_WAIT;
+        while Instant::now() < deadline {
+            if self.drain().changed.contains(&own) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err(format!(
+            "the kernel accepted the subscription but sent no event within {} ms",
+            PROBE_WAIT.as_millis()
+        ))
     }
 
     /// Reads every event waiting, without blocking.

@@ -155,9 +155,9 @@ impl ProcessScanner {
                 Ok(events) => Some(events),
                 Err(e) => {
                     tracing::info!(
-                        "kernel process events unavailable ({e}; they need CAP_NET_ADMIN): \
-                         a process that execs into a match more than a second after it \
-                         started is found within {SWEEP_SECONDS} s"
+                        "kernel process events unavailable ({e}): a process that execs \
+                         into a match more than a second after it started is found \
+                         within {SWEEP_SECONDS} s"
                     );
                     None
                 }
@@ -180,11 +180,13 @@ impl ProcessScanner {
         self.take_events();
         let mut listed = std::mem::take(&mut self.listing);
         self.proc_dir.list(&mut listed);
+        if !self.names.is_empty() {
+            self.refresh_known(&listed);
+        }
+        self.listing = listed;
         if self.names.is_empty() {
             return Vec::new();
         }
-        self.refresh_known(&listed);
-        self.listing = listed;
         if self.derived_stale {
             self.derive_matches();
         }
