@@ -30,6 +30,18 @@ impl InterfaceWatch {
         }
     }
 
+    /// Watches `names` from now on; interfaces kept keep their logging state.
+    pub fn set_names(&mut self, names: &[String]) {
+        let mut old = std::mem::take(&mut self.watched);
+        self.watched = names
+            .iter()
+            .map(|n| match old.iter().position(|w| w.name == *n) {
+                Some(i) => old.swap_remove(i),
+                None => Presence::new("interface", n),
+            })
+            .collect();
+    }
+
     /// One read of `/proc/net/dev` for all watched interfaces.
     pub fn sample(&mut self) -> Vec<(String, NetCounters)> {
         if self.watched.is_empty() {

@@ -119,6 +119,21 @@ impl ProcessScanner {
         }
     }
 
+    /// Matches `names` from the next cycle on. Processes still matched keep
+    /// their handles and CPU baselines; nothing is read again.
+    pub fn set_names(&mut self, names: &[String]) {
+        if self.names != names {
+            self.names = names.to_vec();
+            for id in self.known.values_mut() {
+                id.matched = id.matched_in(&self.names);
+            }
+            if names.is_empty() {
+                // `sample` no longer visits anything to prune these.
+                self.tracked.clear();
+            }
+        }
+    }
+
     /// How many processes the last cycle's listing of `/proc` found.
     pub fn listed(&self) -> usize {
         self.listed
@@ -239,10 +254,7 @@ impl ProcessScanner {
             settled: age.is_some_and(|age| age >= SETTLE_SECONDS),
             matched: Vec::new(),
         };
-        id.matched = (self.names.iter().enumerate())
-            .filter(|(_, name)| id.matches(name))
-            .map(|(index, _)| index)
-            .collect();
+        id.matched = id.matched_in(&self.names);
         Some(id)
     }
 
@@ -352,6 +364,14 @@ impl ProcessScanner {
 impl Identity {
     fn matches(&self, name: &str) -> bool {
         self.name.contains(name) || self.cmdline.iter().any(|arg| arg.contains(name))
+    }
+
+    /// Indices of the names this process matches.
+    fn matched_in(&self, names: &[String]) -> Vec<usize> {
+        (names.iter().enumerate())
+            .filter(|(_, name)| self.matches(name))
+            .map(|(index, _)| index)
+            .collect()
     }
 }
 

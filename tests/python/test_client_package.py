@@ -21,7 +21,7 @@ from odin_status import (OdinStatusError, Snapshot, StatusClient, StatusError,
 from odin_status.subscriber import cycles_missed
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
-SUPPORTED = ["get", "status", "request_configuration", "request_version", "request_commands"]
+SUPPORTED = ["get", "status", "request_configuration", "request_version", "request_commands", "configure"]
 
 
 class FakeRouter:
