@@ -13,7 +13,7 @@
 //! gets a `severity` leaf when a limit that applies to it is configured, so the
 //! default tree stays odin-identical.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -195,8 +195,8 @@ pub struct Alarm {
 struct Verdict {
     severity: Severity,
     leaf: &'static str,
-    limit: Option<f64>,
-    threshold: Option<String>,
+    /// The limit crossed, with its rule's name and `warn` or `alarm`.
+    crossed: Option<(f64, &'static str, &'static str)>,
 }
 
 /// Applies the limits to each cycle's tree and remembers each node's
@@ -228,23 +228,25 @@ impl Evaluator {
         if self.limits.is_empty() && self.raised.is_empty() {
             return Vec::new();
         }
-        let time = crate::protocol::timestamp_now();
-        let mut alarms = Vec::new();
+        // What is left of last cycle's raised nodes after this walk is gone.
+        let mut before = std::mem::take(&mut self.raised);
         let mut raised = HashMap::new();
-        let mut judged = HashSet::new();
+        let mut alarms = Vec::new();
+        let mut time: Option<String> = None;
+        let limits = &self.limits;
         let mut patterns: Vec<&'static [&'static str]> = Vec::new();
-        for (rule, pair) in RULES.iter().zip(&self.limits.pairs) {
+        for (rule, pair) in RULES.iter().zip(&limits.pairs) {
             if (pair.warn.is_some() || pair.alarm.is_some()) && !patterns.contains(&rule.nodes) {
                 patterns.push(rule.nodes);
             }
         }
         for pattern in patterns {
-            let mut visit = |path: String, node: &mut Node| {
-                let Some(verdict) = self.judge(pattern, node) else {
+            let mut visit = |path: &str, node: &mut Node| {
+                let Some(verdict) = judge(limits, pattern, node) else {
                     return;
                 };
                 node.insert("severity", Leaf::str(verdict.severity.as_str()));
-                let previous = self.raised.get(&path).copied();
+                let previous = before.remove(path);
                 let was = previous.map_or(Severity::Ok, |(s, _)| s);
                 if verdict.severity != was {
                     // Back to ok: report the leaf that was at fault.
@@ -253,86 +255,80 @@ impl Evaluator {
                         _ => verdict.leaf,
                     };
                     alarms.push(Alarm {
-                        path: path.clone(),
+                        path: path.to_string(),
                         severity: verdict.severity,
                         previous: was,
                         leaf: leaf.to_string(),
                         value: leaf_value(node, leaf),
-                        limit: verdict.limit,
-                        threshold: verdict.threshold.clone(),
+                        limit: verdict.crossed.map(|(limit, _, _)| limit),
+                        threshold: verdict
+                            .crossed
+                            .map(|(_, rule, suffix)| format!("{rule}_{suffix}")),
                         gone: false,
-                        time: time.clone(),
+                        time: time
+                            .get_or_insert_with(crate::protocol::timestamp_now)
+                            .clone(),
                     });
                 }
                 if verdict.severity != Severity::Ok {
-                    raised.insert(path.clone(), (verdict.severity, verdict.leaf));
+                    raised.insert(path.to_string(), (verdict.severity, verdict.leaf));
                 }
-                judged.insert(path);
             };
-            for_each_match(tree, pattern, String::new(), &mut visit);
+            for_each_match(tree, pattern, &mut String::new(), &mut visit);
         }
-        for (path, (severity, leaf)) in self.raised.drain() {
-            if !judged.contains(&path) {
-                alarms.push(Alarm {
-                    path,
-                    severity: Severity::Ok,
-                    previous: severity,
-                    leaf: leaf.to_string(),
-                    value: None,
-                    limit: None,
-                    threshold: None,
-                    gone: true,
-                    time: time.clone(),
-                });
-            }
+        for (path, (severity, leaf)) in before {
+            alarms.push(Alarm {
+                path,
+                severity: Severity::Ok,
+                previous: severity,
+                leaf: leaf.to_string(),
+                value: None,
+                limit: None,
+                threshold: None,
+                gone: true,
+                time: time
+                    .get_or_insert_with(crate::protocol::timestamp_now)
+                    .clone(),
+            });
         }
         alarms.sort_by(|a, b| a.path.cmp(&b.path));
         self.raised = raised;
         alarms
     }
+}
 
-    /// The worst severity over the configured rules of this node pattern;
-    /// `None` when none of their leaves is there. Ties go to the first rule.
-    fn judge(&self, pattern: &[&str], node: &Node) -> Option<Verdict> {
-        let mut worst: Option<Verdict> = None;
-        for (rule, pair) in RULES.iter().zip(&self.limits.pairs) {
-            if rule.nodes != pattern || (pair.warn.is_none() && pair.alarm.is_none()) {
+/// The worst severity over the configured rules of this node pattern;
+/// `None` when none of their leaves is there. Ties go to the first rule.
+fn judge(limits: &Limits, pattern: &[&str], node: &Node) -> Option<Verdict> {
+    let mut worst: Option<Verdict> = None;
+    for (rule, pair) in RULES.iter().zip(&limits.pairs) {
+        if rule.nodes != pattern || (pair.warn.is_none() && pair.alarm.is_none()) {
+            continue;
+        }
+        for &leaf in rule.leaves {
+            let Some(value) = leaf_value(node, leaf) else {
                 continue;
-            }
-            for &leaf in rule.leaves {
-                let Some(value) = leaf_value(node, leaf) else {
-                    continue;
-                };
-                let crossed = [
-                    (pair.alarm, Severity::Major, "alarm"),
-                    (pair.warn, Severity::Minor, "warn"),
-                ]
-                .into_iter()
-                .find_map(|(limit, severity, suffix)| {
-                    let limit = limit?;
-                    (value >= limit).then_some((severity, limit, suffix))
-                });
-                let verdict = match crossed {
-                    Some((severity, limit, suffix)) => Verdict {
-                        severity,
-                        leaf,
-                        limit: Some(limit),
-                        threshold: Some(format!("{}_{suffix}", rule.name)),
-                    },
-                    None => Verdict {
-                        severity: Severity::Ok,
-                        leaf,
-                        limit: None,
-                        threshold: None,
-                    },
-                };
-                if worst.as_ref().is_none_or(|w| verdict.severity > w.severity) {
-                    worst = Some(verdict);
-                }
+            };
+            let crossed = [
+                (pair.alarm, Severity::Major, "alarm"),
+                (pair.warn, Severity::Minor, "warn"),
+            ]
+            .into_iter()
+            .find_map(|(limit, severity, suffix)| {
+                let limit = limit?;
+                (value >= limit).then_some((severity, (limit, rule.name, suffix)))
+            });
+            let verdict = Verdict {
+                severity: crossed.map_or(Severity::Ok, |(s, _)| s),
+                leaf,
+                crossed: crossed.map(|(_, c)| c),
+            };
+            if worst.as_ref().is_none_or(|w| verdict.severity > w.severity) {
+                worst = Some(verdict);
             }
         }
-        worst
     }
+    worst
 }
 
 fn leaf_value(node: &Node, leaf: &str) -> Option<f64> {
@@ -342,12 +338,13 @@ fn leaf_value(node: &Node, leaf: &str) -> Option<f64> {
     }
 }
 
-/// Calls `visit` with the path and node of every node matching `pattern`.
+/// Calls `visit` with the path and node of every node matching `pattern`;
+/// `path` is one buffer, grown and cut back as the walk goes.
 fn for_each_match(
     node: &mut Node,
     pattern: &[&str],
-    path: String,
-    visit: &mut dyn FnMut(String, &mut Node),
+    path: &mut String,
+    visit: &mut dyn FnMut(&str, &mut Node),
 ) {
     let Some((first, rest)) = pattern.split_first() else {
         visit(path, node);
@@ -356,14 +353,15 @@ fn for_each_match(
     let Node::Branch(children) = node else {
         return;
     };
+    let len = path.len();
     for (name, child) in children.iter_mut() {
         if *first == "*" || first == name {
-            let at = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}/{name}")
-            };
-            for_each_match(child, rest, at, visit);
+            if len > 0 {
+                path.push('/');
+            }
+            path.push_str(name);
+            for_each_match(child, rest, path, visit);
+            path.truncate(len);
         }
     }
 }

@@ -641,6 +641,44 @@ mod tests {
     }
 
     #[test]
+    fn new_names_keep_the_cpu_baselines_of_kept_processes() {
+        let marker = format!("odin-status-burn-{}", std::process::id());
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done", &marker])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut scanner = ProcessScanner::new(&["no-such-name".to_string()]);
+        scanner.sample();
+        scanner.set_names(&["other-name".to_string(), marker.clone()]);
+        // Once found, a process reads 0.0 in its first cycle only.
+        let first = (0..100)
+            .find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let got = scanner.sample();
+                got.get(1)?.1.iter().find(|p| p.pid == pid).cloned()
+            })
+            .expect("the burner found under its new index");
+        assert_eq!(first.cpu_percent, 0.0);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        scanner.set_names(std::slice::from_ref(&marker));
+        let got = scanner.sample();
+        let _ = child.kill();
+        let _ = child.wait();
+        let (name, stats) = &got[0];
+        assert_eq!(name, &marker);
+        let kept = stats.iter().find(|p| p.pid == pid).expect("still reported");
+        assert!(
+            kept.cpu_percent > 20.0,
+            "baseline kept: {}",
+            kept.cpu_percent
+        );
+        scanner.set_names(&[]);
+        assert!(scanner.sample().is_empty());
+        assert!(scanner.tracked.is_empty(), "no handles kept for nothing");
+    }
+
+    #[test]
     fn scanner_reports_a_child_with_psutil_figures() {
         let mut child = std::process::Command::new("sleep")
             .arg("30.123456")
