@@ -7,6 +7,8 @@
 //! non-empty, no commas (a list item in a file could not hold one), disk paths
 //! that do not share a tree key, the rate's bounds, the limits' names and bounds.
 
+use std::collections::HashSet;
+
 use serde_json::{json, Map, Value};
 
 use super::{colliding_disks, parse_rate, Config};
@@ -138,22 +140,25 @@ fn edit_list(what: &str, current: &[String], change: &Value) -> Result<Vec<Strin
     }
     let add = items(what, "add", ops.get("add"))?;
     let remove = items(what, "remove", ops.get("remove"))?;
-    if let Some(both) = add.iter().find(|a| remove.contains(a)) {
+    // Sets, so a long list costs no more than reading it.
+    let removed: HashSet<&str> = remove.iter().map(String::as_str).collect();
+    let configured: HashSet<&str> = current.iter().map(String::as_str).collect();
+    if let Some(both) = add.iter().find(|a| removed.contains(a.as_str())) {
         return Err(format!("{what} lists '{both}' in both add and remove."));
     }
-    if let Some(missing) = remove.iter().find(|r| !current.contains(r)) {
+    if let Some(missing) = remove.iter().find(|r| !configured.contains(r.as_str())) {
         return Err(format!(
             "{what}.remove names '{missing}', which is not configured."
         ));
     }
-    if let Some(there) = add.iter().find(|a| current.contains(a)) {
+    if let Some(there) = add.iter().find(|a| configured.contains(a.as_str())) {
         return Err(format!(
             "{what}.add names '{there}', which is already configured."
         ));
     }
     let mut next: Vec<String> = current
         .iter()
-        .filter(|c| !remove.contains(c))
+        .filter(|c| !removed.contains(c.as_str()))
         .cloned()
         .collect();
     next.extend(add);
@@ -173,6 +178,7 @@ fn items(what: &str, op: &str, list: Option<&Value>) -> Result<Vec<String>, Stri
         }
     };
     let mut out: Vec<String> = Vec::with_capacity(list.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(list.len());
     for item in list {
         let Value::String(item) = item else {
             return Err(format!(
@@ -189,7 +195,7 @@ fn items(what: &str, op: &str, list: Option<&Value>) -> Result<Vec<String>, Stri
                 "{what}.{op} item '{item}' holds a comma; configuration lists are comma-separated."
             ));
         }
-        if out.iter().any(|o| o == item) {
+        if !seen.insert(item) {
             return Err(format!("{what}.{op} lists '{item}' twice."));
         }
         out.push(item.to_string());

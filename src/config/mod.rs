@@ -286,12 +286,11 @@ pub fn split_list(value: &str) -> Vec<String> {
 /// Each disk path becomes a tree key with `/` replaced by `_`; two paths that
 /// make the same key would hide one another. The first such pair, if any.
 fn colliding_disks(disks: &[String]) -> Option<(&str, &str)> {
-    disks.iter().enumerate().find_map(|(i, a)| {
-        disks
-            .iter()
-            .skip(i + 1)
-            .find(|b| disk_key(b) == disk_key(a))
-            .map(|b| (a.as_str(), b.as_str()))
+    let mut by_key = std::collections::HashMap::with_capacity(disks.len());
+    disks.iter().find_map(|b| {
+        by_key
+            .insert(disk_key(b), b.as_str())
+            .map(|a| (a, b.as_str()))
     })
 }
 
