@@ -43,6 +43,7 @@ use odin_status::command::Context;
 use odin_status::protocol::{Message, MsgType};
 use odin_status::sample::Sampler;
 use odin_status::server::answer;
+use odin_status::settings::Settings;
 use odin_status::transport::{self, Incoming, Publisher, Subscriber};
 use rustix::time::{clock_gettime, ClockId};
 
@@ -421,7 +422,7 @@ fn measure_answer(o: &Options, config: &Config, out: &mut Out) {
     let _ = sampler.sample();
     let context = Context {
         tree: Arc::new(sampler.sample().to_tree()),
-        configuration: Arc::new(serde_json::json!({})),
+        settings: default_settings(),
     };
     let request = |path: &str| {
         Incoming::split(vec![
@@ -551,4 +552,11 @@ fn main() {
             );
         }
     }
+}
+
+/// The settings a service with no options runs with (what `request_configuration` answers).
+fn default_settings() -> Arc<Settings> {
+    let config = odin_status::config::Config::load(&Default::default()).expect("defaults load");
+    let live = odin_status::config::Live::new(&config, Vec::new);
+    Arc::new(Settings::new(&config, live))
 }

@@ -10,30 +10,39 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::protocol::{describe, nack, Message, MsgType, Request};
+use crate::settings::Settings;
 use crate::tree::Node;
 
 /// Every `msg_val` the service answers, in the order `request_commands` lists them.
-pub const SUPPORTED: [&str; 5] = [
+pub const SUPPORTED: [&str; 6] = [
     "get",
     "status",
     "request_configuration",
     "request_version",
     "request_commands",
+    "configure",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Get { path: String, metadata: bool },
+    Get {
+        path: String,
+        metadata: bool,
+    },
     Status,
     RequestConfiguration,
     RequestVersion,
     RequestCommands,
+    /// Changes what is monitored; its params are checked against the
+    /// configuration in force (see `config::Live::configure`).
+    Configure(Map<String, Value>),
 }
 
-/// What a command may read: the latest tree and the fixed replies.
+/// What a command may read: the latest tree, and the configuration in force
+/// (which `configure` changes).
 pub struct Context {
     pub tree: Arc<Node>,
-    pub configuration: Arc<Value>,
+    pub settings: Arc<Settings>,
 }
 
 impl Command {
@@ -70,6 +79,7 @@ impl Command {
             "request_commands" => {
                 only_params(params, "request_commands", &[]).map(|_| Command::RequestCommands)
             }
+            "configure" => Ok(Command::Configure(params.clone())),
             other => Err(format!(
                 "Unknown msg_val '{other}'; supported: {}.",
                 SUPPORTED.join(", ")
@@ -85,9 +95,13 @@ impl Command {
                 Err(invalid) => nack(&request.msg_val, request.id, &invalid.to_string()),
             },
             Command::Status => ack(request, context.tree.as_ref()),
-            Command::RequestConfiguration => ack(request, context.configuration.as_ref()),
+            Command::RequestConfiguration => ack(request, context.settings.reply()),
             Command::RequestVersion => ack(request, version()),
             Command::RequestCommands => ack(request, json!({ "supported": SUPPORTED })),
+            Command::Configure(params) => match context.settings.configure(params) {
+                Ok(configuration) => ack(request, configuration),
+                Err(error) => nack(&request.msg_val, request.id, &error),
+            },
         }
     }
 }

@@ -13,6 +13,8 @@ pub mod logging;
 pub mod protocol;
 pub mod sample;
 pub mod server;
+pub mod settings;
 pub mod snapshot;
+pub mod thresholds;
 pub mod transport;
 pub mod tree;

@@ -12,12 +12,12 @@ use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-
 use crate::command::{Command, Context};
-use crate::config::{Config, Encoding};
+use crate::config::{Config, Encoding, Live, Sources};
 use crate::protocol::{decode_request, nack, Malformed, Message, MsgType};
 use crate::sample::{present_interfaces, Sampler};
+use crate::settings::Settings;
+use crate::thresholds::{Alarm, Evaluator};
 use crate::transport::{self, ControlSocket, Incoming, Publisher, TransportError};
 use crate::tree::Node;
 
@@ -31,10 +31,11 @@ const PUBLISH_QUEUE: usize = 2;
 /// rare and each tells something once, so they get far more room than snapshots.
 const NOTIFY_QUEUE: usize = 1024;
 
-/// Runs until SIGINT or SIGTERM. Binding errors are returned before anything runs.
-pub fn run(config: Config) -> Result<(), TransportError> {
-    let interfaces = config.interfaces.clone().unwrap_or_else(present_interfaces);
-    let configuration = Arc::new(configuration_reply(&config, &interfaces));
+/// Runs until SIGINT or SIGTERM. Binding errors are returned before anything
+/// runs. `sources` are the options as given, re-read on SIGHUP.
+pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
+    let live = Live::new(&config, present_interfaces);
+    let settings = Arc::new(Settings::new(&config, live.clone()));
     let ctx = transport::Context::new();
     let control = ControlSocket::bind(
         &ctx,
@@ -57,24 +58,32 @@ pub fn run(config: Config) -> Result<(), TransportError> {
             );
         }
     }
+    if live.allow_configure {
+        tracing::info!("configure requests may change what is monitored");
+    }
     tracing::info!(
         "serving control on {} and status on {} ({}), {} Hz",
         config.ctrl_endpoint,
         config.pub_endpoint,
         config.pub_encoding.as_str(),
-        config.rate
+        live.rate
     );
 
-    let mut sampler = Sampler::new(&config.disks, &interfaces, &config.processes);
-    let latest = Arc::new(RwLock::new(Arc::new(sampler.sample().to_tree())));
+    let mut cycles = Cycles {
+        sampler: Sampler::new(&live.disks, &live.interfaces, &live.processes),
+        evaluator: Evaluator::new(live.thresholds.clone()),
+    };
+    let (first, alarms) = cycles.next();
+    let latest = Arc::new(RwLock::new(Arc::new(first)));
     let stop = Arc::new(AtomicBool::new(false));
 
     let control_thread = {
         let latest = Arc::clone(&latest);
         let stop = Arc::clone(&stop);
+        let settings = Arc::clone(&settings);
         thread::Builder::new()
             .name("control".into())
-            .spawn(move || serve_control(control, latest, configuration, stop))
+            .spawn(move || serve_control(control, latest, settings, stop))
     };
     let (outbox, inbox) = Outbox::new(config.pub_encoding);
     let publish_thread = thread::Builder::new()
@@ -87,10 +96,7 @@ pub fn run(config: Config) -> Result<(), TransportError> {
         .build();
     let result = match runtime {
         Ok(runtime) => runtime.block_on(sample_until_signal(
-            sampler,
-            &latest,
-            outbox,
-            config.interval(),
+            cycles, alarms, &latest, outbox, &settings, &sources,
         )),
         Err(e) => Err(e),
     };
@@ -116,28 +122,78 @@ pub fn run(config: Config) -> Result<(), TransportError> {
     Ok(())
 }
 
+/// What makes one cycle's tree: the samples, then the limits on them.
+struct Cycles {
+    sampler: Sampler,
+    evaluator: Evaluator,
+}
+
+impl Cycles {
+    fn next(&mut self) -> (Node, Vec<Alarm>) {
+        let mut tree = self.sampler.sample().to_tree();
+        let alarms = self.evaluator.apply(&mut tree);
+        (tree, alarms)
+    }
+
+    /// From the next cycle on, samples and judges what `live` says.
+    fn reconfigure(&mut self, live: &Live) {
+        self.sampler
+            .reconfigure(&live.disks, &live.interfaces, &live.processes);
+        self.evaluator.set_limits(live.thresholds.clone());
+    }
+}
+
+/// A timer ticking every `period`, first at `start`.
+fn ticker(start: tokio::time::Instant, period: Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval_at(start, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
 /// Samples every interval and hands each snapshot on, until SIGINT or SIGTERM.
+/// A configuration change (configure, SIGHUP) applies from the next cycle;
+/// a new rate re-times the next cycle at once, counted from the last one.
 async fn sample_until_signal(
-    mut sampler: Sampler,
+    mut cycles: Cycles,
+    mut alarms: Vec<Alarm>,
     latest: &RwLock<Arc<Node>>,
     outbox: Outbox,
-    interval: Duration,
+    settings: &Settings,
+    sources: &Sources,
 ) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut cycle: u32 = 0;
+    let mut changes = settings.subscribe();
+    let mut watching = true;
+    let mut rate = settings.live().rate;
+    let mut last_tick = tokio::time::Instant::now();
     // The first tick fires at once: the tree sampled at start is published as cycle 1.
+    let mut ticks = ticker(last_tick, Duration::from_secs_f64(1.0 / rate));
+    let mut cycle: u32 = 0;
     let mut tree = Arc::clone(&*latest.read().unwrap_or_else(|p| p.into_inner()));
     let mut stopping = false;
     loop {
         tokio::select! {
-            _ = ticks.tick() => {}
+            at = ticks.tick() => last_tick = at,
+            changed = changes.changed(), if watching => {
+                if changed.is_err() {
+                    watching = false;
+                    continue;
+                }
+                let live = Arc::clone(&changes.borrow_and_update());
+                cycles.reconfigure(&live);
+                if live.rate != rate {
+                    rate = live.rate;
+                    let period = live.interval();
+                    ticks = ticker(last_tick + period, period);
+                }
+                continue;
+            }
             _ = hangup.recv() => {
                 crate::logging::reopen();
+                reload(settings, sources);
                 continue;
             }
             _ = interrupt.recv() => stopping = true,
@@ -146,21 +202,49 @@ async fn sample_until_signal(
         // A last fresh snapshot goes out on the way down, so a subscriber sees
         // the state at shutdown.
         if cycle > 0 {
-            tree = Arc::new(sampler.sample().to_tree());
+            let (next, raised) = cycles.next();
+            tree = Arc::new(next);
+            alarms = raised;
             *latest.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&tree);
         }
         cycle = cycle.wrapping_add(1).max(1);
-        if outbox.snapshot(cycle, tree.as_ref()).is_err() || stopping {
+        // Severity changes go out just before the snapshot that shows them.
+        let mut gone = alarms
+            .drain(..)
+            .any(|alarm| outbox.notify("alarm", cycle, &alarm).is_err());
+        gone = gone || outbox.snapshot(cycle, tree.as_ref()).is_err();
+        if gone || stopping {
             break;
         }
     }
     Ok(())
 }
 
+/// SIGHUP: the configuration becomes what a restart with the same command
+/// line would give (file re-read, flags still over it), or stays as it is.
+fn reload(settings: &Settings, sources: &Sources) {
+    let Some(file) = &sources.config_file else {
+        return;
+    };
+    match Config::load(sources) {
+        Ok(config) => {
+            if settings.replace(Live::new(&config, present_interfaces)) {
+                tracing::info!(
+                    "{} re-read; its configuration applies from the next cycle",
+                    file.display()
+                );
+            } else {
+                tracing::info!("{} re-read; nothing changed", file.display());
+            }
+        }
+        Err(e) => tracing::error!("SIGHUP: {e}, so the configuration in force is kept"),
+    }
+}
+
 fn serve_control(
     control: ControlSocket,
     latest: Arc<RwLock<Arc<Node>>>,
-    configuration: Arc<Value>,
+    settings: Arc<Settings>,
     stop: Arc<AtomicBool>,
 ) {
     while !stop.load(Ordering::Relaxed) {
@@ -175,7 +259,7 @@ fn serve_control(
         };
         let context = Context {
             tree: Arc::clone(&*latest.read().unwrap_or_else(|p| p.into_inner())),
-            configuration: Arc::clone(&configuration),
+            settings: Arc::clone(&settings),
         };
         let reply = answer(&incoming, &context);
         if let Err(e) = control.reply(&incoming, &reply) {
@@ -320,18 +404,6 @@ fn serve_publish(publisher: Publisher, inbox: Inbox) {
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
-}
-
-fn configuration_reply(config: &Config, interfaces: &[String]) -> Value {
-    json!({
-        "disks": config.disks,
-        "interfaces": interfaces,
-        "processes": config.processes,
-        "rate": config.rate,
-        "ctrl_endpoint": config.ctrl_endpoint,
-        "pub_endpoint": config.pub_endpoint,
-        "pub_encoding": config.pub_encoding.as_str(),
-    })
 }
 
 fn remove_ipc_file(endpoint: &str) {

@@ -152,7 +152,8 @@ fn configuration_and_version() {
         reply["params"],
         json!({
             "disks": ["/tmp"], "interfaces": ["lo"], "processes": ["a", "b"], "rate": 4.0,
-            "ctrl_endpoint": svc.ctrl, "pub_endpoint": svc.publish, "pub_encoding": "msgpack"
+            "ctrl_endpoint": svc.ctrl, "pub_endpoint": svc.publish, "pub_encoding": "msgpack",
+            "allow_configure": false, "thresholds": {}
         })
     );
     let reply = svc.ask("request_version", 9, json!({}));

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use odin_status::command::Context;
+use odin_status::config::{Config, Live, Sources};
 use odin_status::server::answer;
+use odin_status::settings::Settings;
 use odin_status::snapshot::{DiskUsage, NetStats, ProcessStats, Snapshot};
 use odin_status::transport::Incoming;
 use odin_status::tree::Node;
@@ -41,9 +43,10 @@ fn context() -> Context {
         )],
         host: Default::default(),
     };
+    let config = Config::load(&Sources::default()).expect("defaults load");
     Context {
         tree: Arc::new(snapshot.to_tree()),
-        configuration: Arc::new(json!({})),
+        settings: Arc::new(Settings::new(&config, Live::new(&config, Vec::new))),
     }
 }
 

@@ -171,21 +171,11 @@ fn log_file_is_reopened_on_sighup() {
     let dir = TempDir::new("log");
     let log = dir.path("status.log");
     let svc = Service::start(&["--interfaces", "lo", "--log-file", log.to_str().unwrap()]);
-    eventually(5, "the startup line in the log", || {
-        std::fs::read_to_string(&log)
-            .ok()?
-            .contains("serving control")
-            .then_some(())
-    });
+    log_line(&log, "serving control", 5);
     let rotated = dir.path("status.log.1");
     std::fs::rename(&log, &rotated).unwrap();
     send_signal(svc.child.id() as i32, 1);
-    eventually(5, "a fresh log file", || {
-        std::fs::read_to_string(&log)
-            .ok()?
-            .contains("reopened")
-            .then_some(())
-    });
+    log_line(&log, "reopened", 5);
     // Still serving after SIGHUP.
     assert_eq!(svc.get("network/lo")["msg_type"], "ack");
     assert!(std::fs::read_to_string(&rotated)

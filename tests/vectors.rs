@@ -22,11 +22,12 @@ use serde_json::{json, Map, Value};
 /// The id of the sentinel request; no vector may expect it.
 const SENTINEL_ID: u64 = 3_141_592_653;
 const REPLY_KEYS: [&str; 5] = ["msg_type", "msg_val", "id", "timestamp", "params"];
-const VECTOR_FILES: [&str; 4] = [
+const VECTOR_FILES: [&str; 5] = [
     "malformed.json",
     "commands.json",
     "paths.json",
     "process.json",
+    "configure.json",
 ];
 
 fn vectors_dir() -> PathBuf {
@@ -463,6 +464,11 @@ fn path_vectors() {
 #[test]
 fn process_vectors() {
     run_file("process.json");
+}
+
+#[test]
+fn configure_vectors() {
+    run_file("configure.json");
 }
 
 /// A vector file nobody runs would be a silent gap.

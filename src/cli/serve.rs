@@ -46,6 +46,12 @@ pub struct ServeArgs {
     /// Log to FILE instead of stderr; SIGHUP reopens it (for logrotate).
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
+    /// Let `configure` requests change what is monitored (off by default).
+    #[arg(long)]
+    allow_configure: bool,
+    /// A limit that gives nodes a severity, e.g. disk_percent_warn=90 (repeatable).
+    #[arg(long, value_name = "NAME=LIMIT")]
+    threshold: Vec<String>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -62,6 +68,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         max_message_size: args.max_message_size,
         ipc_mode: args.ipc_mode,
         log_file: args.log_file,
+        allow_configure: args.allow_configure,
+        thresholds: args.threshold,
     };
     let config = match Config::load(&sources) {
         Ok(config) => config,
@@ -75,7 +83,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .display();
         return super::fail(format!("--log-file {shown} cannot be opened: {e}"));
     }
-    match server::run(config) {
+    match server::run(config, sources) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => super::fail(e),
     }

@@ -4,8 +4,12 @@
 //! Each list key that is given nowhere takes its default (disk `/`, every
 //! interface present at start, no processes); a key given with an empty value
 //! means "none". Every error names the option at fault in one sentence.
+//!
+//! [`Live`] is the part that may change while the service runs (a `configure`
+//! request, SIGHUP); its checks are the same ones a file or a flag gets.
 
 mod ini;
+mod live;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,6 +17,9 @@ use std::path::PathBuf;
 use ini::Ini;
 
 use crate::snapshot::disk_key;
+use crate::thresholds::{parse_limit, Limits};
+
+pub use live::Live;
 
 pub const DEFAULT_CTRL: &str = "tcp://127.0.0.1:5040";
 pub const DEFAULT_PUB: &str = "tcp://127.0.0.1:5041";
@@ -56,6 +63,10 @@ pub struct Sources {
     pub max_message_size: Option<String>,
     pub ipc_mode: Option<String>,
     pub log_file: Option<PathBuf>,
+    /// `--allow-configure` was given.
+    pub allow_configure: bool,
+    /// `--threshold NAME=LIMIT`, each as given.
+    pub thresholds: Vec<String>,
 }
 
 /// A checked configuration.
@@ -75,6 +86,10 @@ pub struct Config {
     pub ipc_mode: u32,
     /// Log here instead of stderr (reopened on SIGHUP, for logrotate).
     pub log_file: Option<PathBuf>,
+    /// `configure` requests may change what is monitored.
+    pub allow_configure: bool,
+    /// Limits that give nodes a `severity`; none by default.
+    pub thresholds: Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,19 +136,11 @@ impl Config {
             Some((v, origin)) => (split_list(&v), origin),
             None => (vec!["/".to_string()], String::new()),
         };
-        // Each path becomes a tree key with `/` replaced by `_`; two paths
-        // that make the same key would hide one another.
-        for (i, a) in disks.iter().enumerate() {
-            if let Some(b) = disks
-                .iter()
-                .skip(i + 1)
-                .find(|b| disk_key(b) == disk_key(a))
-            {
-                return fail(format!(
-                    "{disks_origin} lists {a} and {b}, which share the tree key {}",
-                    disk_key(a)
-                ));
-            }
+        if let Some((a, b)) = colliding_disks(&disks) {
+            return fail(format!(
+                "{disks_origin} lists {a} and {b}, which share the tree key {}",
+                disk_key(a)
+            ));
         }
         let interfaces = pick(&sources.interfaces, "interfaces")?.map(|(v, _)| split_list(&v));
         let processes = pick(&sources.processes, "processes")?
@@ -143,6 +150,15 @@ impl Config {
             Some((v, origin)) => parse_rate(&v, &origin)?,
             None => DEFAULT_RATE,
         };
+        let allow_configure = sources.allow_configure
+            || match &file {
+                Some(f) => match f.get("allow_configure")? {
+                    Some(v) => parse_bool(&v, &f.origin("allow_configure"))?,
+                    None => false,
+                },
+                None => false,
+            };
+        let thresholds = thresholds(&sources.thresholds, file.as_ref())?;
         let ctrl_endpoint =
             check_endpoint(sources.ctrl.as_deref().unwrap_or(DEFAULT_CTRL), "--ctrl")?;
         let pub_endpoint =
@@ -194,6 +210,8 @@ impl Config {
             max_message_size,
             ipc_mode,
             log_file: sources.log_file.clone(),
+            allow_configure,
+            thresholds,
         })
     }
 
@@ -263,6 +281,62 @@ pub fn split_list(value: &str) -> Vec<String> {
         }
     }
     items
+}
+
+/// Each disk path becomes a tree key with `/` replaced by `_`; two paths that
+/// make the same key would hide one another. The first such pair, if any.
+fn colliding_disks(disks: &[String]) -> Option<(&str, &str)> {
+    let mut by_key = std::collections::HashMap::with_capacity(disks.len());
+    disks.iter().find_map(|b| {
+        by_key
+            .insert(disk_key(b), b.as_str())
+            .map(|a| (a, b.as_str()))
+    })
+}
+
+/// configparser's `getboolean` words.
+fn parse_bool(value: &str, origin: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Ok(true),
+        "0" | "no" | "false" | "off" => Ok(false),
+        _ => fail(format!("{origin} must be true or false, not '{value}'")),
+    }
+}
+
+/// Limits from the file's keys, then `--threshold NAME=LIMIT` flags over them.
+fn thresholds(flags: &[String], file: Option<&FileOptions>) -> Result<Limits, ConfigError> {
+    let mut limits = Limits::default();
+    if let Some(file) = file {
+        for name in Limits::names() {
+            if let Some(v) = file.get(&name)? {
+                let limit = parse_limit_text(&v, &file.origin(&name))?;
+                limits.set(&name, Some(limit)).map_err(ConfigError)?;
+            }
+        }
+    }
+    for flag in flags {
+        let Some((name, v)) = flag.split_once('=') else {
+            return fail(format!(
+                "--threshold must be NAME=LIMIT, such as disk_percent_warn=90, not '{flag}'"
+            ));
+        };
+        let name = name.trim();
+        let limit = parse_limit_text(v, &format!("--threshold {name}"))?;
+        limits
+            .set(name, Some(limit))
+            .map_err(|e| ConfigError(format!("--threshold {e}")))?;
+    }
+    limits.check().map_err(ConfigError)?;
+    Ok(limits)
+}
+
+fn parse_limit_text(value: &str, origin: &str) -> Result<f64, ConfigError> {
+    match value.trim().parse::<f64>().ok().and_then(parse_limit) {
+        Some(limit) => Ok(limit),
+        None => fail(format!(
+            "{origin} must be a number of at least 0, not '{value}'"
+        )),
+    }
 }
 
 fn parse_rate(value: &str, origin: &str) -> Result<f64, ConfigError> {
@@ -474,6 +548,69 @@ mod tests {
         for (sources, message) in cases {
             assert_eq!(Config::load(&sources).unwrap_err().to_string(), message);
         }
+    }
+
+    #[test]
+    fn allow_configure_and_limits_from_file_and_flags() {
+        let (f, mut s) = with_file(
+            "[adapter.status]\nallow_configure = yes\ndisk_percent_warn = 80\nprocess_cpu_alarm = 150\n",
+        );
+        let c = Config::load(&s).unwrap();
+        assert!(c.allow_configure);
+        assert_eq!(
+            c.thresholds.to_json(),
+            serde_json::json!({"disk_percent_warn": 80.0, "process_cpu_alarm": 150.0})
+        );
+        // A flag wins over the file, key by key.
+        s.thresholds = vec![
+            "disk_percent_warn=0.0001".into(),
+            "disk_percent_alarm = 99".into(),
+        ];
+        let c = Config::load(&s).unwrap();
+        assert_eq!(
+            c.thresholds.to_json(),
+            serde_json::json!({"disk_percent_warn": 0.0001, "disk_percent_alarm": 99.0, "process_cpu_alarm": 150.0})
+        );
+        assert!(!Config::load(&Sources::default()).unwrap().allow_configure);
+        for (text, key, message) in [
+            (
+                "allow_configure = maybe",
+                "allow_configure",
+                "must be true or false, not 'maybe'",
+            ),
+            (
+                "process_cpu_warn = -5",
+                "process_cpu_warn",
+                "must be a number of at least 0, not '-5'",
+            ),
+        ] {
+            let (g, s) = with_file(&format!("[adapter.status]\n{text}\n"));
+            assert_eq!(
+                Config::load(&s).unwrap_err().to_string(),
+                format!(
+                    "'{key}' in [adapter.status] of {} {message}",
+                    g.path.display()
+                )
+            );
+        }
+        drop(f);
+        let flags = |t: &[&str]| Sources {
+            thresholds: t.iter().map(|s| s.to_string()).collect(),
+            ..Sources::default()
+        };
+        let errors = [
+            (flags(&["disk_percent_warn"]), "--threshold must be NAME=LIMIT, such as disk_percent_warn=90, not 'disk_percent_warn'"),
+            (flags(&["disk_percent_warn=lots"]), "--threshold disk_percent_warn must be a number of at least 0, not 'lots'"),
+            (flags(&["disk_percent_alarm=50", "disk_percent_warn=60"]), "disk_percent_warn (60) must not be above disk_percent_alarm (50)"),
+        ];
+        for (sources, message) in errors {
+            assert_eq!(Config::load(&sources).unwrap_err().to_string(), message);
+        }
+        let unknown = Config::load(&flags(&["cpu=1"])).unwrap_err().to_string();
+        assert!(
+            unknown.starts_with("--threshold 'cpu' is not a limit; the limits are "),
+            "{unknown}"
+        );
     }
 
     #[test]

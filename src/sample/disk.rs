@@ -36,6 +36,10 @@ impl DiskWatch {
         }
     }
 
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The path's usage, or `None` while it cannot be read (missing, unmounted).
     pub fn sample(&mut self) -> Option<(String, DiskUsage)> {
         match rustix::fs::statvfs(self.path.as_str()) {

@@ -44,6 +44,21 @@ impl Sampler {
         }
     }
 
+    /// Watches a new set of items from the next cycle on. Items kept keep
+    /// their state (CPU baselines, open handles, missing-item logging).
+    pub fn reconfigure(&mut self, disks: &[String], interfaces: &[String], processes: &[String]) {
+        let mut old = std::mem::take(&mut self.disks);
+        self.disks = disks
+            .iter()
+            .map(|d| match old.iter().position(|w| w.path() == d) {
+                Some(i) => old.swap_remove(i),
+                None => disk::DiskWatch::new(d),
+            })
+            .collect();
+        self.interfaces.set_names(interfaces);
+        self.processes.set_names(processes);
+    }
+
     pub fn sample(&mut self) -> Snapshot {
         let disks = self.disks.iter_mut().filter_map(|d| d.sample()).collect();
         let interfaces = self.interfaces.sample();

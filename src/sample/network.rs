@@ -41,6 +41,16 @@ struct Interface {
     link: Link,
 }
 
+impl Interface {
+    fn new(name: &str) -> Self {
+        Interface {
+            presence: Presence::new("interface", name),
+            last: None,
+            link: Link::Unopened,
+        }
+    }
+}
+
 /// The interface's sysfs files, opened when it is first seen.
 enum Link {
     Unopened,
@@ -59,15 +69,20 @@ impl InterfaceWatch {
         InterfaceWatch {
             net_dev: KeptOpen::new(NET_DEV, Layout::Records),
             buf: Vec::with_capacity(4096),
-            watched: names
-                .iter()
-                .map(|n| Interface {
-                    presence: Presence::new("interface", n),
-                    last: None,
-                    link: Link::Unopened,
-                })
-                .collect(),
+            watched: names.iter().map(|n| Interface::new(n)).collect(),
         }
+    }
+
+    /// Watches `names` from now on; interfaces kept keep their logging state.
+    pub fn set_names(&mut self, names: &[String]) {
+        let mut old = std::mem::take(&mut self.watched);
+        self.watched = names
+            .iter()
+            .map(|n| match old.iter().position(|w| w.presence.name == *n) {
+                Some(i) => old.swap_remove(i),
+                None => Interface::new(n),
+            })
+            .collect();
     }
 
     /// One read of `/proc/net/dev` for all watched interfaces.

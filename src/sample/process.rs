@@ -169,6 +169,22 @@ impl ProcessScanner {
         }
     }
 
+    /// Matches `names` from the next cycle on. Processes still matched keep
+    /// their handles and CPU baselines; nothing is read again.
+    pub fn set_names(&mut self, names: &[String]) {
+        if self.names != names {
+            self.names = names.to_vec();
+            for k in self.known.iter_mut() {
+                k.id.matched = k.id.matched_in(&self.names);
+            }
+            self.derived_stale = true;
+            if names.is_empty() {
+                // `sample` no longer visits anything to prune these.
+                self.tracked.clear();
+            }
+        }
+    }
+
     /// How many processes the last cycle's listing of `/proc` found.
     pub fn listed(&self) -> usize {
         self.listing.len()
@@ -345,10 +361,7 @@ impl ProcessScanner {
             start_time: stat.start_time,
             matched: Vec::new(),
         };
-        id.matched = (self.names.iter().enumerate())
-            .filter(|(_, name)| id.matches(name))
-            .map(|(index, _)| index)
-            .collect();
+        id.matched = id.matched_in(&self.names);
         Some(Known {
             pid,
             inode,
@@ -472,6 +485,14 @@ impl ProcessScanner {
 impl Identity {
     fn matches(&self, name: &str) -> bool {
         self.name.contains(name) || self.cmdline.iter().any(|arg| arg.contains(name))
+    }
+
+    /// Indices of the names this process matches.
+    fn matched_in(&self, names: &[String]) -> Vec<usize> {
+        (names.iter().enumerate())
+            .filter(|(_, name)| self.matches(name))
+            .map(|(index, _)| index)
+            .collect()
     }
 }
 
@@ -804,6 +825,44 @@ mod tests {
         let got = scanner.sample();
         assert_eq!(got.len(), 1);
         assert!(got[0].1.iter().all(|p| p.pid != std::process::id() as i32));
+    }
+
+    #[test]
+    fn new_names_keep_the_cpu_baselines_of_kept_processes() {
+        let marker = format!("odin-status-burn-{}", std::process::id());
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done", &marker])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut scanner = ProcessScanner::new(&["no-such-name".to_string()]);
+        scanner.sample();
+        scanner.set_names(&["other-name".to_string(), marker.clone()]);
+        // Once found, a process reads 0.0 in its first cycle only.
+        let first = (0..100)
+            .find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let got = scanner.sample();
+                got.get(1)?.1.iter().find(|p| p.pid == pid).cloned()
+            })
+            .expect("the burner found under its new index");
+        assert_eq!(first.cpu_percent, 0.0);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        scanner.set_names(std::slice::from_ref(&marker));
+        let got = scanner.sample();
+        let _ = child.kill();
+        let _ = child.wait();
+        let (name, stats) = &got[0];
+        assert_eq!(name, &marker);
+        let kept = stats.iter().find(|p| p.pid == pid).expect("still reported");
+        assert!(
+            kept.cpu_percent > 20.0,
+            "baseline kept: {}",
+            kept.cpu_percent
+        );
+        scanner.set_names(&[]);
+        assert!(scanner.sample().is_empty());
+        assert!(scanner.tracked.is_empty(), "no handles kept for nothing");
     }
 
     #[test]

@@ -210,3 +210,14 @@ pub fn eventually<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Option
 pub fn exists(path: &Path) -> bool {
     path.exists()
 }
+
+/// The first line of the log file at `path` holding `text`, waiting up to `seconds`.
+pub fn log_line(path: &Path, text: &str, seconds: u64) -> String {
+    eventually(seconds, &format!("'{text}' in {}", path.display()), || {
+        std::fs::read_to_string(path)
+            .ok()?
+            .lines()
+            .find(|l| l.contains(text))
+            .map(str::to_string)
+    })
+}

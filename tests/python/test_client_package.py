@@ -21,7 +21,7 @@ from odin_status import (OdinStatusError, Snapshot, StatusClient, StatusError,
 from odin_status.subscriber import cycles_missed
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
-SUPPORTED = ["get", "status", "request_configuration", "request_version", "request_commands"]
+SUPPORTED = ["get", "status", "request_configuration", "request_version", "request_commands", "configure"]
 
 # odin-control's blocks come first; odin-status appends its own after them.
 ODIN_BLOCKS = ["disk", "network", "process"]
@@ -124,11 +124,26 @@ def test_every_call(serve, tmp_path):
         assert c.configuration() == {
             "disks": ["/", str(tmp_path)], "interfaces": ["lo"],
             "processes": ["no-such-xyz"], "rate": 1.0, "ctrl_endpoint": svc.ctrl,
-            "pub_endpoint": svc.pub, "pub_encoding": "json"}
+            "pub_endpoint": svc.pub, "pub_encoding": "json", "allow_configure": False,
+            "thresholds": {}}
         assert c.version() == request(svc.ctrl, "request_version")["params"]
         assert c.version()["name"] == "odin-status"
         assert c.commands() == {"supported": SUPPORTED}
         assert c.request("get", {"path": "disk/_/total"}) == c.get("disk/_/total")
+
+
+def test_configure(serve):
+    svc = serve("--interfaces", "lo")
+    with StatusClient(svc.ctrl) as c:
+        with pytest.raises(StatusError, match=r"^configure is disabled; start the service with --allow-configure"):
+            c.configure({"rate": 2})
+    svc = serve("--interfaces", "lo", "--allow-configure")
+    with StatusClient(svc.ctrl) as c:
+        after = c.configure({"rate": 2, "processes": {"add": ["x-client"]}})
+        assert after == c.configuration()
+        assert after["rate"] == 2.0 and after["processes"] == ["x-client"]
+        with pytest.raises(StatusError, match=r"^processes.add names 'x-client', which is already configured.$"):
+            c.configure({"processes": {"add": ["x-client"]}})
 
 
 def test_metadata(serve):

@@ -66,8 +66,16 @@ class StatusClient(SocketOwner):
         return self.request("status")
 
     def configuration(self) -> Any:
-        """What the service was started with (``request_configuration``)."""
+        """The configuration in force (``request_configuration``)."""
         return self.request("request_configuration")
+
+    def configure(self, changes: Dict[str, Any]) -> Any:
+        """Changes what is monitored, e.g. ``{"processes": {"add": ["fp"]}, "rate": 5}``;
+        returns the new configuration. Only a service started with
+        ``--allow-configure`` accepts it; a refusal raises StatusError."""
+        if not isinstance(changes, dict):
+            raise TypeError(f"changes must be a dict, not {type(changes).__name__}")
+        return self.request("configure", changes)
 
     def version(self) -> Any:
         """``{"version": {...}, "name": "odin-status"}`` (``request_version``)."""
