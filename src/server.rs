@@ -5,19 +5,28 @@
 //! waits on a sample in progress); the publisher thread sends the snapshot the
 //! sampler encoded. Each ZeroMQ socket lives on its own thread, and the
 //! sampler hands snapshots over through a bounded queue it never waits on.
+//!
+//! Process starts and exits go out as `process_event` notifications before
+//! the snapshot of the cycle that noticed them; an exit signalled by a pidfd
+//! between cycles goes out at once, without waiting for the next cycle.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::io::unix::AsyncFd;
 
 use serde_json::{json, Value};
 
 use crate::command::{Command, Context};
 use crate::config::{Config, Encoding};
+use crate::monitor::{Counters, Telemetry};
 use crate::protocol::{decode_request, nack, Malformed, Message, MsgType};
 use crate::sample::{present_interfaces, Sampler};
+use crate::snapshot::ProcessEvent;
 use crate::transport::{self, ControlSocket, Incoming, Publisher, TransportError};
 use crate::tree::Node;
 
@@ -66,20 +75,27 @@ pub fn run(config: Config) -> Result<(), TransportError> {
     );
 
     let mut sampler = Sampler::new(&config.disks, &interfaces, &config.processes);
-    let latest = Arc::new(RwLock::new(Arc::new(sampler.sample().to_tree())));
+    let mut telemetry = Telemetry::new(config.interval());
+    // The first cycle notices no events: what runs now was not seen starting.
+    let (first, _) = cycle_tree(&mut sampler, &mut telemetry, 1);
+    let latest = Arc::new(RwLock::new(Arc::new(first)));
     let stop = Arc::new(AtomicBool::new(false));
 
     let control_thread = {
         let latest = Arc::clone(&latest);
         let stop = Arc::clone(&stop);
+        let counters = telemetry.counters();
         thread::Builder::new()
             .name("control".into())
-            .spawn(move || serve_control(control, latest, configuration, stop))
+            .spawn(move || serve_control(control, latest, configuration, stop, counters))
     };
     let (outbox, inbox) = Outbox::new(config.pub_encoding);
-    let publish_thread = thread::Builder::new()
-        .name("publish".into())
-        .spawn(move || serve_publish(publisher, inbox));
+    let publish_thread = {
+        let counters = telemetry.counters();
+        thread::Builder::new()
+            .name("publish".into())
+            .spawn(move || serve_publish(publisher, inbox, counters))
+    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -88,6 +104,7 @@ pub fn run(config: Config) -> Result<(), TransportError> {
     let result = match runtime {
         Ok(runtime) => runtime.block_on(sample_until_signal(
             sampler,
+            telemetry,
             &latest,
             outbox,
             config.interval(),
@@ -119,6 +136,7 @@ pub fn run(config: Config) -> Result<(), TransportError> {
 /// Samples every interval and hands each snapshot on, until SIGINT or SIGTERM.
 async fn sample_until_signal(
     mut sampler: Sampler,
+    mut telemetry: Telemetry,
     latest: &RwLock<Arc<Node>>,
     outbox: Outbox,
     interval: Duration,
@@ -127,6 +145,7 @@ async fn sample_until_signal(
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    let exits = watch_exits(&sampler);
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cycle: u32 = 0;
@@ -136,6 +155,14 @@ async fn sample_until_signal(
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
+            () = exit_signalled(exits.as_ref()) => {
+                // Told now; the next snapshot is the first to show it.
+                let events = sampler.reap_exits();
+                if publish_events(&outbox, next_cycle(cycle), &events).is_err() {
+                    break;
+                }
+                continue;
+            }
             _ = hangup.recv() => {
                 crate::logging::reopen();
                 continue;
@@ -143,13 +170,18 @@ async fn sample_until_signal(
             _ = interrupt.recv() => stopping = true,
             _ = terminate.recv() => stopping = true,
         }
+        let next = next_cycle(cycle);
         // A last fresh snapshot goes out on the way down, so a subscriber sees
         // the state at shutdown.
         if cycle > 0 {
-            tree = Arc::new(sampler.sample().to_tree());
+            let (fresh, events) = cycle_tree(&mut sampler, &mut telemetry, next);
+            if publish_events(&outbox, next, &events).is_err() {
+                break;
+            }
+            tree = Arc::new(fresh);
             *latest.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&tree);
         }
-        cycle = cycle.wrapping_add(1).max(1);
+        cycle = next;
         if outbox.snapshot(cycle, tree.as_ref()).is_err() || stopping {
             break;
         }
@@ -157,11 +189,75 @@ async fn sample_until_signal(
     Ok(())
 }
 
+/// Cycle numbers run 1, 2, ..., 4294967295, 1, ...
+fn next_cycle(cycle: u32) -> u32 {
+    cycle.wrapping_add(1).max(1)
+}
+
+/// One cycle: samples, builds the tree (timed for the `monitor` block, which
+/// goes on last) and returns it with the events noticed.
+fn cycle_tree(
+    sampler: &mut Sampler,
+    telemetry: &mut Telemetry,
+    cycle: u32,
+) -> (Node, Vec<ProcessEvent>) {
+    let started = Instant::now();
+    let mut snapshot = sampler.sample();
+    let events = std::mem::take(&mut snapshot.events);
+    let mut tree = snapshot.to_tree();
+    telemetry.record_cycle(started.elapsed());
+    tree.insert("monitor", telemetry.monitor(cycle, sampler).to_node());
+    (tree, events)
+}
+
+/// Queues each event as a `process_event` notification with the given id.
+fn publish_events(
+    outbox: &Outbox,
+    cycle: u32,
+    events: &[ProcessEvent],
+) -> Result<(), PublisherGone> {
+    for event in events {
+        outbox.notify(ProcessEvent::MSG_VAL, cycle, event.params())?;
+    }
+    Ok(())
+}
+
+/// The sampler's exit watch registered with the runtime, if there is one.
+fn watch_exits(sampler: &Sampler) -> Option<AsyncFd<Arc<OwnedFd>>> {
+    let fd = sampler.exit_fd()?;
+    // SAFETY: the AsyncFd owns one `Arc` of the `OwnedFd`, so the descriptor
+    // stays open, and is the same one, for as long as the AsyncFd lives.
+    let registered = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+    match registered {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            tracing::warn!("cannot wait for process exits ({e}); they are seen once per cycle");
+            None
+        }
+    }
+}
+
+/// Resolves when a watched process has exited; never without a watch.
+async fn exit_signalled(exits: Option<&AsyncFd<Arc<OwnedFd>>>) {
+    let Some(exits) = exits else {
+        return std::future::pending().await;
+    };
+    match exits.readable().await {
+        // Cleared before the exits are read, so a later exit wakes us again.
+        Ok(mut ready) => ready.clear_ready(),
+        Err(e) => {
+            tracing::warn!("cannot wait for process exits ({e}); they are seen once per cycle");
+            std::future::pending().await
+        }
+    }
+}
+
 fn serve_control(
     control: ControlSocket,
     latest: Arc<RwLock<Arc<Node>>>,
     configuration: Arc<Value>,
     stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
 ) {
     while !stop.load(Ordering::Relaxed) {
         let incoming = match control.receive(POLL_INTERVAL) {
@@ -178,8 +274,9 @@ fn serve_control(
             configuration: Arc::clone(&configuration),
         };
         let reply = answer(&incoming, &context);
-        if let Err(e) = control.reply(&incoming, &reply) {
-            tracing::warn!("cannot send a reply: {e}");
+        match control.reply(&incoming, &reply) {
+            Ok(()) => counters.request_served(),
+            Err(e) => tracing::warn!("cannot send a reply: {e}"),
         }
     }
 }
@@ -305,15 +402,19 @@ struct Inbox {
     snapshots_waiting: Arc<AtomicUsize>,
 }
 
-fn serve_publish(publisher: Publisher, inbox: Inbox) {
+fn serve_publish(publisher: Publisher, inbox: Inbox, counters: Arc<Counters>) {
+    let mut pacer = Pacer::default();
     loop {
         match inbox.outgoing.recv_timeout(POLL_INTERVAL) {
             Ok(message) => {
                 if message.is_snapshot {
                     inbox.snapshots_waiting.fetch_sub(1, Ordering::AcqRel);
                 }
-                if let Err(e) = publisher.publish(&message.bytes) {
-                    tracing::debug!("message not published: {e}");
+                pacer.wait_for_room();
+                match publisher.publish(&message.bytes) {
+                    Ok(()) if message.is_snapshot => counters.snapshot_published(),
+                    Ok(()) => {}
+                    Err(e) => tracing::debug!("message not published: {e}"),
                 }
             }
             Err(RecvTimeoutError::Timeout) => continue,
@@ -322,11 +423,53 @@ fn serve_publish(publisher: Publisher, inbox: Inbox) {
     }
 }
 
+/// Keeps bursts (many process events at once) from being dropped, and from
+/// pushing the snapshot after them out. libzmq gives a PUB socket back its
+/// subscribers' room at most about once a millisecond, so more messages than
+/// the high-water mark sent within one are dropped for every subscriber.
+/// Messages go out at once until half the mark has been sent within a
+/// window; then the next waits for the window to end.
+struct Pacer {
+    window_start: Instant,
+    sent: usize,
+}
+
+/// A little over libzmq's command-processing interval.
+const PACE_WINDOW: Duration = Duration::from_millis(2);
+const PACE_BURST: usize = if transport::PUB_HIGH_WATER_MARK > 1 {
+    transport::PUB_HIGH_WATER_MARK as usize / 2
+} else {
+    1
+};
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer {
+            window_start: Instant::now(),
+            sent: 0,
+        }
+    }
+}
+
+impl Pacer {
+    fn wait_for_room(&mut self) {
+        let elapsed = self.window_start.elapsed();
+        if self.sent >= PACE_BURST && elapsed < PACE_WINDOW {
+            thread::sleep(PACE_WINDOW - elapsed);
+        }
+        if self.sent >= PACE_BURST || elapsed >= PACE_WINDOW {
+            self.window_start = Instant::now();
+            self.sent = 0;
+        }
+        self.sent += 1;
+    }
+}
+
 fn configuration_reply(config: &Config, interfaces: &[String]) -> Value {
     json!({
         "disks": config.disks,
         "interfaces": interfaces,
-        "processes": config.processes,
+        "processes": config.processes.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "rate": config.rate,
         "ctrl_endpoint": config.ctrl_endpoint,
         "pub_endpoint": config.pub_endpoint,

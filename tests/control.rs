@@ -40,7 +40,9 @@ fn req_client_gets_tree_branches_and_leaves() {
     assert_reply_shape(&whole, "ack", "get", 11);
     let tree = &whole["params"];
     let top: Vec<&String> = tree.as_object().unwrap().keys().collect();
-    assert_eq!(top, ["disk", "network", "process"]);
+    // odin's blocks first, unchanged; then the additions, monitor last.
+    assert_eq!(top[..4], ["disk", "network", "process", "process_summary"]);
+    assert_eq!(top.last().unwrap().as_str(), "monitor");
     assert_eq!(tree["process"]["no-such-process-xyz"], json!({}));
     for key in ["total", "used", "free"] {
         assert!(tree["disk"]["_tmp"][key].is_u64(), "{key}");
@@ -69,7 +71,8 @@ fn req_client_gets_tree_branches_and_leaves() {
     // status is the whole tree.
     let status = svc.ask("status", 13, json!({}));
     assert_reply_shape(&status, "ack", "status", 13);
-    assert_eq!(status["params"].as_object().unwrap().len(), 3);
+    let keys: Vec<&String> = status["params"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, top);
 }
 
 #[test]
@@ -137,7 +140,7 @@ fn configuration_and_version() {
         "--interfaces",
         "lo",
         "--processes",
-        "a, b",
+        "a, b:2",
         "--rate",
         "4",
         "--pub-encoding",
@@ -148,7 +151,7 @@ fn configuration_and_version() {
     assert_eq!(
         reply["params"],
         json!({
-            "disks": ["/tmp"], "interfaces": ["lo"], "processes": ["a", "b"], "rate": 4.0,
+            "disks": ["/tmp"], "interfaces": ["lo"], "processes": ["a", "b:2"], "rate": 4.0,
             "ctrl_endpoint": svc.ctrl, "pub_endpoint": svc.publish, "pub_encoding": "msgpack"
         })
     );

@@ -35,8 +35,12 @@ fn context() -> Context {
                 memory_rss: 1,
                 memory_vms: 2,
                 memory_shared: 3,
+                start_time: 4,
+                num_threads: 5,
+                num_fds: Some(6),
             }],
         )],
+        ..Snapshot::default()
     };
     Context {
         tree: Arc::new(snapshot.to_tree()),

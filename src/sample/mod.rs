@@ -2,15 +2,21 @@
 //!
 //! A [`Sampler`] is built once from the configuration and called once per cycle;
 //! it returns a [`Snapshot`] and keeps what must survive between cycles (CPU
-//! baselines, which items were missing, open handles of tracked processes).
+//! baselines, which items were missing, open handles of tracked processes,
+//! the lifecycle of each process name) and counts the reads that failed.
 //! Every figure follows psutil's formula on Linux, so the numbers agree with
 //! what odin-control's adapter would show.
 
 mod disk;
+mod lifecycle;
 mod network;
 mod process;
 
-use crate::snapshot::Snapshot;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use crate::config::ProcessEntry;
+use crate::snapshot::{ProcessEvent, Snapshot};
 
 pub use network::present_interfaces;
 pub use process::ProcessScanner;
@@ -19,24 +25,62 @@ pub use process::ProcessScanner;
 pub struct Sampler {
     disks: Vec<disk::DiskWatch>,
     interfaces: network::InterfaceWatch,
+    interface_count: usize,
     processes: ProcessScanner,
+    lifecycle: lifecycle::Lifecycle,
+    /// Configured disks and interfaces found missing, one per item per cycle.
+    missing: u64,
 }
 
 impl Sampler {
-    pub fn new(disks: &[String], interfaces: &[String], processes: &[String]) -> Self {
+    pub fn new(disks: &[String], interfaces: &[String], processes: &[ProcessEntry]) -> Self {
+        let names: Vec<String> = processes.iter().map(|p| p.name.clone()).collect();
         Sampler {
             disks: disks.iter().map(|d| disk::DiskWatch::new(d)).collect(),
             interfaces: network::InterfaceWatch::new(interfaces),
-            processes: ProcessScanner::new(processes),
+            interface_count: interfaces.len(),
+            processes: ProcessScanner::new(&names),
+            lifecycle: lifecycle::Lifecycle::new(processes),
+            missing: 0,
         }
     }
 
     pub fn sample(&mut self) -> Snapshot {
+        let disks: Vec<_> = self.disks.iter_mut().filter_map(|d| d.sample()).collect();
+        let interfaces = self.interfaces.sample();
+        let missing = (self.disks.len() - disks.len())
+            + self.interface_count.saturating_sub(interfaces.len());
+        self.missing += missing as u64;
+        let processes = self.processes.sample();
+        let events = self.lifecycle.observe(&processes);
         Snapshot {
-            disks: self.disks.iter_mut().filter_map(|d| d.sample()).collect(),
-            interfaces: self.interfaces.sample(),
-            processes: self.processes.sample(),
+            disks,
+            interfaces,
+            process_summary: self.lifecycle.summaries(&processes),
+            processes,
+            events,
         }
+    }
+
+    /// Readable when a watched process has exited; then call [`Sampler::reap_exits`].
+    pub fn exit_fd(&self) -> Option<Arc<OwnedFd>> {
+        self.lifecycle.exit_fd()
+    }
+
+    /// Exits noticed since the last cycle, recorded for the next snapshot.
+    pub fn reap_exits(&mut self) -> Vec<ProcessEvent> {
+        self.lifecycle.reap()
+    }
+
+    /// Processes in the last listing of `/proc`.
+    pub fn processes_scanned(&self) -> usize {
+        self.processes.listed()
+    }
+
+    /// Reads since start that failed: a configured disk or interface missing
+    /// (one per item per cycle), a process gone between listing and reading.
+    pub fn sampling_errors(&self) -> u64 {
+        self.missing + self.processes.read_errors()
     }
 }
 
