@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,6 +93,33 @@ def serve(tmp_path):
     yield start
     for svc in started:
         svc.stop()
+
+
+@pytest.fixture
+def serve_as_nobody():
+    """serve_as_nobody(*args) starts a service as user nobody (skips, saying
+    why, without root or setpriv); every one started is stopped afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("dropping to another user needs root")
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    started = []
+    work = tempfile.mkdtemp(prefix="odin-status-nobody-")
+    os.chmod(work, 0o777)  # nobody must create its sockets here
+
+    def start(*args):
+        sub = Path(work) / f"svc{len(started)}"
+        sub.mkdir()
+        sub.chmod(0o777)
+        svc = Service(sub, *args,
+                      prefix=("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"))
+        started.append(svc)
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture

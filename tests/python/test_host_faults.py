@@ -103,30 +103,18 @@ def test_interface_that_disappears(tmp_path):
         run("ip", "netns", "del", ns)
 
 
-@pytest.mark.skipif(not ROOT, reason="dropping to another user needs root")
-def test_unprivileged_service_reads_other_users_processes(spawn):
+def test_unprivileged_service_reads_other_users_processes(spawn, serve_as_nobody):
     """No privileges needed: run as nobody, watch a root process."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed")
     name = f"odstroot{os.getpid()}"
     helper = spawn(name, "/bin/sleep", "600")
-    work = tempfile.mkdtemp(prefix="odin-status-nobody-")
-    os.chmod(work, 0o777)
-    svc = None
-    try:
-        svc = Service(work, "--processes", name, "--interfaces", "lo", "--rate", "10",
-                      prefix=("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"))
-        assert psutil.Process(svc.proc.pid).username() == "nobody"
-        key = str(helper.pid)
-        eventually(lambda: key in svc.value(f"process/{name}"), what="the root process")
-        ours = svc.value(f"process/{name}/{key}")
-        proc = psutil.Process(helper.pid)
-        assert proc.username() == "root"
-        mem = proc.memory_info()
-        assert (ours["memory_rss"], ours["memory_vms"], ours["memory_shared"]) == \
-            (mem.rss, mem.vms, mem.shared)
-        assert ours["cpu_affinity"] == proc.cpu_affinity()
-    finally:
-        if svc is not None:
-            svc.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    svc = serve_as_nobody("--processes", name, "--interfaces", "lo", "--rate", "10")
+    assert psutil.Process(svc.proc.pid).username() == "nobody"
+    key = str(helper.pid)
+    eventually(lambda: key in svc.value(f"process/{name}"), what="the root process")
+    ours = svc.value(f"process/{name}/{key}")
+    proc = psutil.Process(helper.pid)
+    assert proc.username() == "root"
+    mem = proc.memory_info()
+    assert (ours["memory_rss"], ours["memory_vms"], ours["memory_shared"]) == \
+        (mem.rss, mem.vms, mem.shared)
+    assert ours["cpu_affinity"] == proc.cpu_affinity()

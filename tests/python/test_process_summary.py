@@ -5,16 +5,14 @@ unprivileged service reports for another user's descriptors."""
 import json
 import os
 import pwd
-import shutil
 import sys
-import tempfile
 import time
 
 import psutil
 import pytest
 from odin_status import StatusSubscriber
 
-from conftest import Service, eventually
+from conftest import eventually
 
 # Three extra threads and seven extra open files, then sleep.
 HELPER = """
@@ -81,30 +79,18 @@ def test_events_reach_the_python_client(serve, spawn):
         assert abs(stamp + float("0." + started.tree["time"][20:]) - created) < 1.0
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
-def test_unprivileged_service_cannot_count_another_users_fds(spawn):
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed")
+def test_unprivileged_service_cannot_count_another_users_fds(spawn, serve_as_nobody):
     name = f"odstfds{os.getpid()}"
     helper = spawn(name, "/bin/sleep", "600")
-    work = tempfile.mkdtemp(prefix="odin-status-nobody-")
-    os.chmod(work, 0o777)
-    svc = None
-    try:
-        svc = Service(work, "--processes", name, "--interfaces", "lo", "--rate", "10",
-                      prefix=("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"))
-        summary = eventually(lambda: (s := svc.value(f"process_summary/{name}"))["count"] == 1 and s,
-                             what="the root process counted")
-        # psutil raises AccessDenied here; the total is unknown, not 0.
-        with pytest.raises(psutil.AccessDenied):
-            _num_fds_as(helper.pid, "nobody")
-        assert summary["num_fds"] is None
-        assert summary["num_threads"] == 1
-        assert summary["memory_rss"] == psutil.Process(helper.pid).memory_info().rss
-    finally:
-        if svc is not None:
-            svc.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    svc = serve_as_nobody("--processes", name, "--interfaces", "lo", "--rate", "10")
+    summary = eventually(lambda: (s := svc.value(f"process_summary/{name}"))["count"] == 1 and s,
+                         what="the root process counted")
+    # psutil raises AccessDenied here; the total is unknown, not 0.
+    with pytest.raises(psutil.AccessDenied):
+        _num_fds_as(helper.pid, "nobody")
+    assert summary["num_fds"] is None
+    assert summary["num_threads"] == 1
+    assert summary["memory_rss"] == psutil.Process(helper.pid).memory_info().rss
 
 
 def _num_fds_as(pid, user):
