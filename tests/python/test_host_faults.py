@@ -9,7 +9,6 @@ they skip.
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 
 import psutil
