@@ -403,14 +403,12 @@ struct Inbox {
 }
 
 fn serve_publish(publisher: Publisher, inbox: Inbox, counters: Arc<Counters>) {
-    let mut pacer = Pacer::default();
     loop {
         match inbox.outgoing.recv_timeout(POLL_INTERVAL) {
             Ok(message) => {
                 if message.is_snapshot {
                     inbox.snapshots_waiting.fetch_sub(1, Ordering::AcqRel);
                 }
-                pacer.wait_for_room();
                 match publisher.publish(&message.bytes) {
                     Ok(()) if message.is_snapshot => counters.snapshot_published(),
                     Ok(()) => {}
@@ -420,48 +418,6 @@ fn serve_publish(publisher: Publisher, inbox: Inbox, counters: Arc<Counters>) {
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         }
-    }
-}
-
-/// Keeps bursts (many process events at once) from being dropped, and from
-/// pushing the snapshot after them out. libzmq gives a PUB socket back its
-/// subscribers' room at most about once a millisecond, so more messages than
-/// the high-water mark sent within one are dropped for every subscriber.
-/// Messages go out at once until half the mark has been sent within a
-/// window; then the next waits for the window to end.
-struct Pacer {
-    window_start: Instant,
-    sent: usize,
-}
-
-/// A little over libzmq's command-processing interval.
-const PACE_WINDOW: Duration = Duration::from_millis(2);
-const PACE_BURST: usize = if transport::PUB_HIGH_WATER_MARK > 1 {
-    transport::PUB_HIGH_WATER_MARK as usize / 2
-} else {
-    1
-};
-
-impl Default for Pacer {
-    fn default() -> Self {
-        Pacer {
-            window_start: Instant::now(),
-            sent: 0,
-        }
-    }
-}
-
-impl Pacer {
-    fn wait_for_room(&mut self) {
-        let elapsed = self.window_start.elapsed();
-        if self.sent >= PACE_BURST && elapsed < PACE_WINDOW {
-            thread::sleep(PACE_WINDOW - elapsed);
-        }
-        if self.sent >= PACE_BURST || elapsed >= PACE_WINDOW {
-            self.window_start = Instant::now();
-            self.sent = 0;
-        }
-        self.sent += 1;
     }
 }
 
