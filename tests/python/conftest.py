@@ -16,6 +16,22 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("ODIN_STATUS_BIN", str(REPO / "target" / "debug" / "odin-status"))
 
 
+# odin-control's top-level blocks, then the ones it has not, in the order the
+# protocol gives (each addition present or not, monitor always last).
+ODIN_BLOCKS = ["disk", "network", "process"]
+ADDED_BLOCKS = ["process_summary", "host", "monitor"]
+
+
+def has_odins_blocks_first(tree):
+    """odin's blocks come first, unchanged in order; the rest are the documented
+    additions in their order, process_summary and monitor among them."""
+    keys = list(tree)
+    added = keys[len(ODIN_BLOCKS):]
+    return (keys[:len(ODIN_BLOCKS)] == ODIN_BLOCKS
+            and added == [b for b in ADDED_BLOCKS if b in added]
+            and "process_summary" in added and added[-1] == "monitor")
+
+
 def request(endpoint, msg_val, params=None, msg_id=1, timeout_ms=3000, ctx=None):
     """One request on a fresh REQ socket; None when no reply comes in time."""
     ctx = ctx or zmq.Context.instance()

@@ -6,6 +6,8 @@ import pytest
 from odin_control.adapters.parameter_tree import ParameterTreeError
 from odin_control.adapters.system_status import SystemStatusController
 
+from conftest import ODIN_BLOCKS, has_odins_blocks_first
+
 
 @pytest.fixture
 def pair(serve):
@@ -33,21 +35,13 @@ INVALID = ["nonexistent", "disk/_nope/total", "/", "//", "/disk", "disk//", "dis
            "/bad/path"]
 
 
-# Top-level blocks odin has not, in the order protocol/README.md gives; they
-# come after odin's own.
-ADDED_BLOCKS = ["process_summary", "host", "monitor"]
-
-
 def odins_part(path, params, theirs):
     """Our answer cut down to odin's keys, after checking that what is cut
     off is only the documented additions of the whole tree."""
     if path != "":
         return params
-    ours = list(params)
-    assert ours[:len(theirs)] == list(theirs)
-    added = ours[len(theirs):]
-    assert added == [b for b in ADDED_BLOCKS if b in added], added
-    assert "process_summary" in added and added[-1] == "monitor", added
+    assert list(theirs) == ODIN_BLOCKS
+    assert has_odins_blocks_first(params), list(params)
     return {k: params[k] for k in theirs}
 
 
