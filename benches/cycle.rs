@@ -40,6 +40,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use odin_status::command::Context;
+use odin_status::config::ProcessEntry;
 use odin_status::protocol::{Message, MsgType};
 use odin_status::sample::Sampler;
 use odin_status::server::answer;
@@ -453,7 +454,15 @@ fn measure_answer(o: &Options, config: &Config, out: &mut Out) {
 struct Config {
     disks: Vec<String>,
     interfaces: Vec<String>,
-    processes: Vec<String>,
+    processes: Vec<ProcessEntry>,
+}
+
+/// Names as configured (`name` or `name:N`).
+fn entries(names: Vec<String>) -> Vec<ProcessEntry> {
+    names
+        .iter()
+        .filter_map(|n| ProcessEntry::parse(n))
+        .collect()
 }
 
 fn main() {
@@ -463,7 +472,7 @@ fn main() {
         Some(processes) => Config {
             disks: list_env("ODIN_BENCH_DISKS").unwrap_or_else(|| vec!["/".into()]),
             interfaces: list_env("ODIN_BENCH_INTERFACES").unwrap_or_default(),
-            processes,
+            processes: entries(processes),
         },
         None => {
             // Standalone: spawn our own matched and idle processes.
@@ -476,7 +485,7 @@ fn main() {
             Config {
                 disks: vec!["/".into(), "/tmp".into()],
                 interfaces: vec!["lo".into()],
-                processes: vec![tag, "frameReceiver".into(), "frameProcessor".into()],
+                processes: entries(vec![tag, "frameReceiver".into(), "frameProcessor".into()]),
             }
         }
     };

@@ -266,7 +266,12 @@ pub fn decode_published(frame: &[u8]) -> Result<Value, String> {
 /// Local time as odin-data writes it: ISO 8601 with `T`, six digits of
 /// microseconds and no zone. chrono's `Local` honours `TZ`.
 pub fn timestamp_now() -> String {
-    chrono::Local::now()
+    timestamp_at(std::time::SystemTime::now())
+}
+
+/// [`timestamp_now`]'s form for another moment.
+pub fn timestamp_at(time: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(time)
         .format("%Y-%m-%dT%H:%M:%S%.6f")
         .to_string()
 }

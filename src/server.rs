@@ -5,18 +5,27 @@
 //! waits on a sample in progress); the publisher thread sends the snapshot the
 //! sampler encoded. Each ZeroMQ socket lives on its own thread, and the
 //! sampler hands snapshots over through a bounded queue it never waits on.
+//!
+//! Process starts and exits go out as `process_event` notifications before
+//! the snapshot of the cycle that noticed them; an exit signalled by a pidfd
+//! between cycles goes out at once, without waiting for the next cycle.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::io::unix::AsyncFd;
 
 use crate::command::{Command, Context};
 use crate::config::{Config, Encoding, Live, Sources};
+use crate::monitor::{Counters, Telemetry};
 use crate::protocol::{decode_request, nack, Malformed, Message, MsgType};
 use crate::sample::{present_interfaces, Sampler};
 use crate::settings::Settings;
+use crate::snapshot::ProcessEvent;
 use crate::thresholds::{Alarm, Evaluator};
 use crate::transport::{self, ControlSocket, Incoming, Publisher, TransportError};
 use crate::tree::Node;
@@ -72,8 +81,10 @@ pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
     let mut cycles = Cycles {
         sampler: Sampler::new(&live.disks, &live.interfaces, &live.processes),
         evaluator: Evaluator::new(live.thresholds.clone()),
+        telemetry: Telemetry::new(live.interval()),
     };
-    let (first, alarms) = cycles.next();
+    // The first cycle notices no events: what runs now was not seen starting.
+    let (first, alarms, _) = cycles.next(1);
     let latest = Arc::new(RwLock::new(Arc::new(first)));
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -81,14 +92,18 @@ pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
         let latest = Arc::clone(&latest);
         let stop = Arc::clone(&stop);
         let settings = Arc::clone(&settings);
+        let counters = cycles.telemetry.counters();
         thread::Builder::new()
             .name("control".into())
-            .spawn(move || serve_control(control, latest, settings, stop))
+            .spawn(move || serve_control(control, latest, settings, stop, counters))
     };
     let (outbox, inbox) = Outbox::new(config.pub_encoding);
-    let publish_thread = thread::Builder::new()
-        .name("publish".into())
-        .spawn(move || serve_publish(publisher, inbox));
+    let publish_thread = {
+        let counters = cycles.telemetry.counters();
+        thread::Builder::new()
+            .name("publish".into())
+            .spawn(move || serve_publish(publisher, inbox, counters))
+    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -122,17 +137,27 @@ pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// What makes one cycle's tree: the samples, then the limits on them.
+/// What makes one cycle's tree: the samples, the limits on them, and the
+/// monitor's account of its own work.
 struct Cycles {
     sampler: Sampler,
     evaluator: Evaluator,
+    telemetry: Telemetry,
 }
 
 impl Cycles {
-    fn next(&mut self) -> (Node, Vec<Alarm>) {
-        let mut tree = self.sampler.sample().to_tree();
+    /// Cycle `cycle`'s tree, with the severity changes and process events it
+    /// noticed. The `monitor` block goes on last, timing all the rest.
+    fn next(&mut self, cycle: u32) -> (Node, Vec<Alarm>, Vec<ProcessEvent>) {
+        let started = Instant::now();
+        let mut snapshot = self.sampler.sample();
+        let events = std::mem::take(&mut snapshot.events);
+        let mut tree = snapshot.to_tree();
         let alarms = self.evaluator.apply(&mut tree);
-        (tree, alarms)
+        self.telemetry.record_cycle(started.elapsed());
+        let monitor = self.telemetry.monitor(cycle, &self.sampler);
+        tree.insert("monitor", monitor.to_node());
+        (tree, alarms, events)
     }
 
     /// From the next cycle on, samples and judges what `live` says.
@@ -140,6 +165,7 @@ impl Cycles {
         self.sampler
             .reconfigure(&live.disks, &live.interfaces, &live.processes);
         self.evaluator.set_limits(live.thresholds.clone());
+        self.telemetry.set_interval(live.interval());
     }
 }
 
@@ -165,6 +191,7 @@ async fn sample_until_signal(
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    let exits = watch_exits(&cycles.sampler);
     let mut changes = settings.subscribe();
     let mut watching = true;
     let mut rate = settings.live().rate;
@@ -177,6 +204,14 @@ async fn sample_until_signal(
     loop {
         tokio::select! {
             at = ticks.tick() => last_tick = at,
+            () = exit_signalled(exits.as_ref()) => {
+                // Told now; the next snapshot is the first to show it.
+                let events = cycles.sampler.reap_exits();
+                if publish_events(&outbox, next_cycle(cycle), &events).is_err() {
+                    break;
+                }
+                continue;
+            }
             changed = changes.changed(), if watching => {
                 if changed.is_err() {
                     watching = false;
@@ -201,13 +236,17 @@ async fn sample_until_signal(
         }
         // A last fresh snapshot goes out on the way down, so a subscriber sees
         // the state at shutdown.
+        let next = next_cycle(cycle);
         if cycle > 0 {
-            let (next, raised) = cycles.next();
-            tree = Arc::new(next);
+            let (fresh, raised, events) = cycles.next(next);
+            if publish_events(&outbox, next, &events).is_err() {
+                break;
+            }
+            tree = Arc::new(fresh);
             alarms = raised;
             *latest.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&tree);
         }
-        cycle = cycle.wrapping_add(1).max(1);
+        cycle = next;
         // Severity changes go out just before the snapshot that shows them.
         let mut gone = alarms
             .drain(..)
@@ -218,6 +257,53 @@ async fn sample_until_signal(
         }
     }
     Ok(())
+}
+
+/// Cycle numbers run 1, 2, ..., 4294967295, 1, ...
+fn next_cycle(cycle: u32) -> u32 {
+    cycle.wrapping_add(1).max(1)
+}
+
+/// Queues each event as a `process_event` notification with the given id.
+fn publish_events(
+    outbox: &Outbox,
+    cycle: u32,
+    events: &[ProcessEvent],
+) -> Result<(), PublisherGone> {
+    for event in events {
+        outbox.notify(ProcessEvent::MSG_VAL, cycle, event.params())?;
+    }
+    Ok(())
+}
+
+/// The sampler's exit watch registered with the runtime, if there is one.
+fn watch_exits(sampler: &Sampler) -> Option<AsyncFd<Arc<OwnedFd>>> {
+    let fd = sampler.exit_fd()?;
+    // SAFETY: the AsyncFd owns one `Arc` of the `OwnedFd`, so the descriptor
+    // stays open, and is the same one, for as long as the AsyncFd lives.
+    let registered = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+    match registered {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            tracing::warn!("cannot wait for process exits ({e}); they are seen once per cycle");
+            None
+        }
+    }
+}
+
+/// Resolves when a watched process has exited; never without a watch.
+async fn exit_signalled(exits: Option<&AsyncFd<Arc<OwnedFd>>>) {
+    let Some(exits) = exits else {
+        return std::future::pending().await;
+    };
+    match exits.readable().await {
+        // Cleared before the exits are read, so a later exit wakes us again.
+        Ok(mut ready) => ready.clear_ready(),
+        Err(e) => {
+            tracing::warn!("cannot wait for process exits ({e}); they are seen once per cycle");
+            std::future::pending().await
+        }
+    }
 }
 
 /// SIGHUP: the configuration becomes what a restart with the same command
@@ -246,6 +332,7 @@ fn serve_control(
     latest: Arc<RwLock<Arc<Node>>>,
     settings: Arc<Settings>,
     stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
 ) {
     while !stop.load(Ordering::Relaxed) {
         let incoming = match control.receive(POLL_INTERVAL) {
@@ -262,8 +349,9 @@ fn serve_control(
             settings: Arc::clone(&settings),
         };
         let reply = answer(&incoming, &context);
-        if let Err(e) = control.reply(&incoming, &reply) {
-            tracing::warn!("cannot send a reply: {e}");
+        match control.reply(&incoming, &reply) {
+            Ok(()) => counters.request_served(),
+            Err(e) => tracing::warn!("cannot send a reply: {e}"),
         }
     }
 }
@@ -389,15 +477,17 @@ struct Inbox {
     snapshots_waiting: Arc<AtomicUsize>,
 }
 
-fn serve_publish(publisher: Publisher, inbox: Inbox) {
+fn serve_publish(publisher: Publisher, inbox: Inbox, counters: Arc<Counters>) {
     loop {
         match inbox.outgoing.recv_timeout(POLL_INTERVAL) {
             Ok(message) => {
                 if message.is_snapshot {
                     inbox.snapshots_waiting.fetch_sub(1, Ordering::AcqRel);
                 }
-                if let Err(e) = publisher.publish(&message.bytes) {
-                    tracing::debug!("message not published: {e}");
+                match publisher.publish(&message.bytes) {
+                    Ok(()) if message.is_snapshot => counters.snapshot_published(),
+                    Ok(()) => {}
+                    Err(e) => tracing::debug!("message not published: {e}"),
                 }
             }
             Err(RecvTimeoutError::Timeout) => continue,

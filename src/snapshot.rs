@@ -2,11 +2,18 @@
 //!
 //! `sample` fills a [`Snapshot`]; [`Snapshot::to_tree`] lays it out under the
 //! names odin-control's SystemStatusAdapter uses (`disk`, `network`, `process`),
-//! then the blocks odin does not have (`host`). Leaves beyond odin's are only
-//! ever appended after odin's own, so odin's part of the tree is unchanged.
+//! then the blocks odin does not have (`process_summary`, `host`, and
+//! `monitor`, which the server appends). Leaves beyond odin's are only ever
+//! appended after odin's own, so odin's part of the tree is unchanged. The
+//! params of `process_event` messages are laid out here too.
 //! Keeping the layout here, apart from the /proc code and the GET rules, means
 //! the tree's shape is written down in one place.
 
+use std::time::SystemTime;
+
+use serde_json::{json, Value};
+
+use crate::protocol::timestamp_at;
 use crate::tree::{Kind, Leaf, Node};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -97,6 +104,143 @@ pub struct ProcessStats {
     pub memory_rss: u64,
     pub memory_vms: u64,
     pub memory_shared: u64,
+    /// Clock ticks after boot: with the PID, what identifies the process.
+    pub start_time: u64,
+    pub num_threads: u64,
+    /// `None` when its `fd` directory cannot be listed (another user's process).
+    pub num_fds: Option<u64>,
+}
+
+/// `process_summary/<name>`: the processes of one name taken together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSummary {
+    pub count: u64,
+    pub expected: Option<u32>,
+    pub starts: u64,
+    pub exits: u64,
+    pub restarts: u64,
+    pub last_start: Option<SystemTime>,
+    pub last_exit: Option<SystemTime>,
+    /// Seconds since the oldest reported process started.
+    pub uptime: Option<f64>,
+    pub cpu_percent: f64,
+    pub memory_rss: u64,
+    pub num_threads: u64,
+    /// `None` when any reported process's descriptors cannot be counted.
+    pub num_fds: Option<u64>,
+}
+
+impl ProcessSummary {
+    /// `ok` when as many run as expected, `missing` when fewer, `extra` when
+    /// more, `unknown` when nothing is expected.
+    pub fn state(&self) -> &'static str {
+        match self.expected {
+            None => "unknown",
+            Some(n) if self.count < u64::from(n) => "missing",
+            Some(n) if self.count > u64::from(n) => "extra",
+            Some(_) => "ok",
+        }
+    }
+
+    fn to_node(&self) -> Node {
+        let time =
+            |t: Option<SystemTime>| t.map_or(Leaf::null(Kind::Str), |t| Leaf::str(timestamp_at(t)));
+        Node::branch()
+            .with("count", Leaf::int(self.count))
+            .with(
+                "expected",
+                self.expected
+                    .map_or(Leaf::null(Kind::Int), |n| Leaf::int(n.into())),
+            )
+            .with("state", Leaf::str(self.state()))
+            .with("starts", Leaf::int(self.starts))
+            .with("exits", Leaf::int(self.exits))
+            .with("restarts", Leaf::int(self.restarts))
+            .with("last_start", time(self.last_start))
+            .with("last_exit", time(self.last_exit))
+            .with(
+                "uptime",
+                self.uptime.map_or(Leaf::null(Kind::Float), Leaf::float),
+            )
+            .with("cpu_percent", Leaf::float(self.cpu_percent))
+            .with("memory_rss", Leaf::int(self.memory_rss))
+            .with("num_threads", Leaf::int(self.num_threads))
+            .with(
+                "num_fds",
+                self.num_fds.map_or(Leaf::null(Kind::Int), Leaf::int),
+            )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifeEvent {
+    Started,
+    Exited,
+}
+
+/// A matched process started or exited: published at once as a `process_event`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessEvent {
+    pub name: String,
+    pub pid: i32,
+    pub event: LifeEvent,
+    /// When it started (from its start time) or when its exit was noticed.
+    pub time: SystemTime,
+    /// How it ended, when the kernel's process events said: the exit code,
+    /// or minus the signal that killed it (Python's `returncode`).
+    pub exit_code: Option<i32>,
+}
+
+impl ProcessEvent {
+    pub const MSG_VAL: &'static str = "process_event";
+
+    /// The message's params; `exit_code` only when it is known.
+    pub fn params(&self) -> Value {
+        let mut params = json!({
+            "name": self.name,
+            "pid": self.pid,
+            "event": match self.event {
+                LifeEvent::Started => "started",
+                LifeEvent::Exited => "exited",
+            },
+            "time": timestamp_at(self.time),
+        });
+        if let (Some(code), Some(object)) = (self.exit_code, params.as_object_mut()) {
+            object.insert("exit_code".into(), json!(code));
+        }
+        params
+    }
+}
+
+/// The top-level `monitor` block: the service's own figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitor {
+    pub version: String,
+    pub cycle: u32,
+    pub update_interval: f64,
+    pub last_cycle_duration: f64,
+    pub max_cycle_duration: f64,
+    pub processes_scanned: u64,
+    pub sampling_errors: u64,
+    pub snapshots_published: u64,
+    pub requests_served: u64,
+    pub start_time: String,
+}
+
+impl Monitor {
+    pub fn to_node(&self) -> Node {
+        Node::branch()
+            .with("version", Leaf::str(self.version.clone()))
+            .with("cycle", Leaf::int(self.cycle.into()))
+            .with("update_interval", Leaf::float(self.update_interval))
+            .with("last_cycle_duration", Leaf::float(self.last_cycle_duration))
+            .with("max_cycle_duration", Leaf::float(self.max_cycle_duration))
+            .with("processes_scanned", Leaf::int(self.processes_scanned))
+            .with("sampling_errors", Leaf::int(self.sampling_errors))
+            .with("snapshots_published", Leaf::int(self.snapshots_published))
+            .with("requests_served", Leaf::int(self.requests_served))
+            .with("start_time", Leaf::str(self.start_time.clone()))
+    }
 }
 
 /// The host as a whole. Each group is `None` while its /proc file cannot be
@@ -146,6 +290,10 @@ pub struct Snapshot {
     pub interfaces: Vec<(String, NetStats)>,
     /// Every configured process name, with the processes reported for it.
     pub processes: Vec<(String, Vec<ProcessStats>)>,
+    /// Every configured process name, with its summary.
+    pub process_summary: Vec<(String, ProcessSummary)>,
+    /// Starts and exits noticed while sampling, to publish before the snapshot.
+    pub events: Vec<ProcessEvent>,
     pub host: HostStats,
 }
 
@@ -215,10 +363,15 @@ impl Snapshot {
             }
             processes.insert(name.clone(), by_pid);
         }
+        let mut summary = Node::branch();
+        for (name, s) in &self.process_summary {
+            summary.insert(name.clone(), s.to_node());
+        }
         Node::branch()
             .with("disk", disks)
             .with("network", network)
             .with("process", processes)
+            .with("process_summary", summary)
             .with("host", self.host.to_tree())
     }
 }
@@ -305,6 +458,9 @@ mod tests {
                         memory_rss: 4096,
                         memory_vms: 8192,
                         memory_shared: 2048,
+                        start_time: 100,
+                        num_threads: 1,
+                        num_fds: Some(3),
                     }],
                 ),
                 ("absent".into(), vec![]),
@@ -329,6 +485,24 @@ mod tests {
                 }),
                 processes: 321,
             },
+            process_summary: vec![(
+                "absent".into(),
+                ProcessSummary {
+                    count: 0,
+                    expected: Some(1),
+                    starts: 2,
+                    exits: 2,
+                    restarts: 1,
+                    last_start: None,
+                    last_exit: Some(SystemTime::UNIX_EPOCH),
+                    uptime: None,
+                    cpu_percent: 0.0,
+                    memory_rss: 0,
+                    num_threads: 0,
+                    num_fds: None,
+                },
+            )],
+            events: vec![],
         };
         let text = serde_json::to_string(&snap.to_tree()).unwrap();
         assert_eq!(
@@ -348,6 +522,12 @@ mod tests {
                         "memory_percent": 0.25, "memory_rss": 4096, "memory_vms": 8192,
                         "memory_shared": 2048}},
                     "absent": {}
+                },
+                "process_summary": {
+                    "absent": {"count": 0, "expected": 1, "state": "missing", "starts": 2,
+                        "exits": 2, "restarts": 1, "last_start": null,
+                        "last_exit": timestamp_at(SystemTime::UNIX_EPOCH), "uptime": null,
+                        "cpu_percent": 0.0, "memory_rss": 0, "num_threads": 0, "num_fds": null}
                 },
                 "host": {"hostname": "daq1", "uptime": 12.5, "boot_time": 1764141600,
                     "load_average": [0.5, 0.25, 0.0], "cpu_percent": 25.0,

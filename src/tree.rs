@@ -91,6 +91,14 @@ impl Leaf {
         }
     }
 
+    /// A value that is not there now (JSON `null`); `kind` is what it is when present.
+    pub fn null(kind: Kind) -> Self {
+        Leaf {
+            value: Value::Null,
+            kind,
+        }
+    }
+
     pub fn int_list(v: impl IntoIterator<Item = u64>) -> Self {
         Leaf {
             value: Value::Array(v.into_iter().map(Value::from).collect()),
@@ -102,14 +110,6 @@ impl Leaf {
         Leaf {
             value: Value::Array(v.into_iter().map(|x| Leaf::float(x).value).collect()),
             kind: Kind::List(Scalar::Float),
-        }
-    }
-
-    /// A leaf of type `kind` whose value is not known now: JSON `null`.
-    pub fn null(kind: Kind) -> Self {
-        Leaf {
-            value: Value::Null,
-            kind,
         }
     }
 

@@ -40,9 +40,18 @@ fn req_client_gets_tree_branches_and_leaves() {
     assert_reply_shape(&whole, "ack", "get", 11);
     let tree = &whole["params"];
     let top: Vec<&String> = tree.as_object().unwrap().keys().collect();
-    // odin's three blocks first, in odin's order; odin-status's own after them.
-    assert_eq!(top[..3], ["disk", "network", "process"]);
-    assert!(top[3..].iter().any(|k| *k == "host"), "{top:?}");
+    // odin's blocks first, unchanged; then the additions in order, monitor last.
+    assert_eq!(
+        top,
+        [
+            "disk",
+            "network",
+            "process",
+            "process_summary",
+            "host",
+            "monitor"
+        ]
+    );
     assert_eq!(tree["process"]["no-such-process-xyz"], json!({}));
     for key in ["total", "used", "free"] {
         assert!(tree["disk"]["_tmp"][key].is_u64(), "{key}");
@@ -140,7 +149,7 @@ fn configuration_and_version() {
         "--interfaces",
         "lo",
         "--processes",
-        "a, b",
+        "a, b:2",
         "--rate",
         "4",
         "--pub-encoding",
@@ -151,7 +160,7 @@ fn configuration_and_version() {
     assert_eq!(
         reply["params"],
         json!({
-            "disks": ["/tmp"], "interfaces": ["lo"], "processes": ["a", "b"], "rate": 4.0,
+            "disks": ["/tmp"], "interfaces": ["lo"], "processes": ["a", "b:2"], "rate": 4.0,
             "ctrl_endpoint": svc.ctrl, "pub_endpoint": svc.publish, "pub_encoding": "msgpack",
             "allow_configure": false, "thresholds": {}
         })

@@ -39,9 +39,12 @@ fn context() -> Context {
                 memory_rss: 1,
                 memory_vms: 2,
                 memory_shared: 3,
+                start_time: 4,
+                num_threads: 5,
+                num_fds: Some(6),
             }],
         )],
-        host: Default::default(),
+        ..Snapshot::default()
     };
     let config = Config::load(&Sources::default()).expect("defaults load");
     Context {

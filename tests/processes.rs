@@ -4,26 +4,9 @@
 mod common;
 
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::*;
-use serde_json::Value;
-
-/// A command started through a uniquely named link, so its `comm` is that name.
-fn spawn_as(dir: &TempDir, name: &str, target: &str, args: &[&str]) -> Child {
-    let link = dir.path(name);
-    symlink(target, &link).unwrap();
-    Command::new(&link)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn unique(tag: &str) -> String {
-    format!("{tag}{}", std::process::id())
-}
 
 fn pids_of(svc: &Service, name: &str) -> Option<Vec<u32>> {
     let reply = svc.get(&format!("process/{name}"));
@@ -40,27 +23,13 @@ fn start_script(dir: &TempDir, name: &str, body: &str) -> Reaped {
     Reaped(Command::new(&script).stdout(Stdio::null()).spawn().unwrap())
 }
 
-/// A service at 10 Hz watching one process name.
-fn serve_watching(name: &str) -> Service {
-    Service::start(&["--rate", "10", "--interfaces", "lo", "--processes", name])
-}
-
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn helper_found_by_name_and_gone_when_it_exits() {
     let dir = TempDir::new("proc");
     let name = unique("odsthelper");
     let mut helper = spawn_as(&dir, &name, "/bin/sleep", &["600"]);
     let pid = helper.id();
-    let svc = Service::start(&["--rate", "10", "--interfaces", "lo", "--processes", &name]);
+    let svc = serve_watching(&name);
 
     eventually(5, "the helper in the tree", || {
         (pids_of(&svc, &name)? == vec![pid]).then_some(())
@@ -176,14 +145,7 @@ fn busy_process_has_real_cpu_percent() {
 
 #[test]
 fn the_service_never_reports_itself() {
-    let svc = Service::start(&[
-        "--rate",
-        "10",
-        "--interfaces",
-        "lo",
-        "--processes",
-        "odin-status",
-    ]);
+    let svc = serve_watching("odin-status");
     let own = svc.child.id();
     for _ in 0..3 {
         let reply = svc.get("process/odin-status");
@@ -211,8 +173,7 @@ fn short_lived_matches_never_break_the_cycle() {
     for _ in 0..200 {
         let _ = Command::new(&link).status();
     }
-    let frames = receive(&sub, 3000).expect("still publishing");
-    let msg: Value = serde_json::from_slice(&frames[0]).unwrap();
+    let msg = receive_status(&sub, 3000).expect("still publishing");
     assert!(
         msg["params"]["process"][&name].is_object(),
         "name kept: {msg}"

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
-use super::{colliding_disks, parse_rate, Config};
+use super::{colliding_disks, parse_rate, Config, ProcessEntry};
 use crate::protocol::describe;
 use crate::snapshot::disk_key;
 use crate::thresholds::{parse_limit, Limits};
@@ -24,7 +24,7 @@ pub struct Live {
     /// Always explicit: when none were configured, those present when the
     /// configuration was made (at start or SIGHUP).
     pub interfaces: Vec<String>,
-    pub processes: Vec<String>,
+    pub processes: Vec<ProcessEntry>,
     pub rate: f64,
     pub thresholds: Limits,
     pub allow_configure: bool,
@@ -57,7 +57,7 @@ impl Live {
         let value = json!({
             "disks": self.disks,
             "interfaces": self.interfaces,
-            "processes": self.processes,
+            "processes": self.processes.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "rate": self.rate,
             "allow_configure": self.allow_configure,
             "thresholds": self.thresholds.to_json(),
@@ -84,7 +84,7 @@ impl Live {
         }
         let mut next = self.clone();
         if let Some(change) = params.get("processes") {
-            next.processes = edit_list("processes", &self.processes, change)?;
+            next.processes = edit_processes(&self.processes, change)?;
         }
         if let Some(change) = params.get("disks") {
             next.disks = edit_list("disks", &self.disks, change)?;
@@ -126,6 +126,30 @@ impl Live {
 /// `{"add": [...], "remove": [...]}` applied to `current`: removals keep the
 /// order of the rest, additions go at the end.
 fn edit_list(what: &str, current: &[String], change: &Value) -> Result<Vec<String>, String> {
+    edit_items(what, current, change, |item| Ok(item.to_string()), |s| s)
+}
+
+/// The same for process entries, compared by name: `remove` takes `fp` or
+/// `fp:1` alike, and `add` of `fp:2` when `fp` is configured is refused.
+fn edit_processes(current: &[ProcessEntry], change: &Value) -> Result<Vec<ProcessEntry>, String> {
+    let parse = |item: &str| {
+        ProcessEntry::parse(item).ok_or_else(|| {
+            format!(
+                "processes item '{item}' expects too many processes (at most {}).",
+                u32::MAX
+            )
+        })
+    };
+    edit_items("processes", current, change, parse, |e| e.name.as_str())
+}
+
+fn edit_items<T: Clone>(
+    what: &str,
+    current: &[T],
+    change: &Value,
+    parse: impl Fn(&str) -> Result<T, String>,
+    key: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, String> {
     let Value::Object(ops) = change else {
         return Err(format!(
             "{what} must be an object with add and/or remove lists, not {}.",
@@ -135,33 +159,42 @@ fn edit_list(what: &str, current: &[String], change: &Value) -> Result<Vec<Strin
     if ops.is_empty() {
         return Err(format!("{what} must have add or remove."));
     }
-    if let Some(key) = ops.keys().find(|k| *k != "add" && *k != "remove") {
-        return Err(format!("{what} takes add and remove, not '{key}'."));
+    if let Some(k) = ops.keys().find(|k| *k != "add" && *k != "remove") {
+        return Err(format!("{what} takes add and remove, not '{k}'."));
     }
-    let add = items(what, "add", ops.get("add"))?;
-    let remove = items(what, "remove", ops.get("remove"))?;
+    let parse_all = |list: Vec<String>| -> Result<Vec<(String, T)>, String> {
+        list.into_iter()
+            .map(|item| parse(&item).map(|parsed| (item, parsed)))
+            .collect()
+    };
+    let add = parse_all(items(what, "add", ops.get("add"))?)?;
+    let remove = parse_all(items(what, "remove", ops.get("remove"))?)?;
     // Sets, so a long list costs no more than reading it.
-    let removed: HashSet<&str> = remove.iter().map(String::as_str).collect();
-    let configured: HashSet<&str> = current.iter().map(String::as_str).collect();
-    if let Some(both) = add.iter().find(|a| removed.contains(a.as_str())) {
+    let removed: HashSet<&str> = remove.iter().map(|(_, r)| key(r)).collect();
+    let configured: HashSet<&str> = current.iter().map(&key).collect();
+    if let Some((both, _)) = add.iter().find(|(_, a)| removed.contains(key(a))) {
         return Err(format!("{what} lists '{both}' in both add and remove."));
     }
-    if let Some(missing) = remove.iter().find(|r| !configured.contains(r.as_str())) {
+    if let Some((missing, _)) = remove.iter().find(|(_, r)| !configured.contains(key(r))) {
         return Err(format!(
             "{what}.remove names '{missing}', which is not configured."
         ));
     }
-    if let Some(there) = add.iter().find(|a| configured.contains(a.as_str())) {
+    if let Some((there, _)) = add.iter().find(|(_, a)| configured.contains(key(a))) {
         return Err(format!(
             "{what}.add names '{there}', which is already configured."
         ));
     }
-    let mut next: Vec<String> = current
+    let mut added: HashSet<&str> = HashSet::with_capacity(add.len());
+    if let Some((twice, _)) = add.iter().find(|(_, a)| !added.insert(key(a))) {
+        return Err(format!("{what}.add lists '{twice}' twice."));
+    }
+    let mut next: Vec<T> = current
         .iter()
-        .filter(|c| !removed.contains(c.as_str()))
+        .filter(|c| !removed.contains(key(c)))
         .cloned()
         .collect();
-    next.extend(add);
+    next.extend(add.into_iter().map(|(_, a)| a));
     Ok(next)
 }
 
@@ -243,11 +276,18 @@ mod tests {
         Live {
             disks: vec!["/".into(), "/data/x_y".into()],
             interfaces: vec!["lo".into(), "eth0".into()],
-            processes: vec!["fp".into(), "fr".into()],
+            processes: entries(&["fp", "fr:1"]),
             rate: 1.0,
             thresholds: Limits::default(),
             allow_configure: true,
         }
+    }
+
+    fn entries(items: &[&str]) -> Vec<ProcessEntry> {
+        items
+            .iter()
+            .filter_map(|i| ProcessEntry::parse(i))
+            .collect()
     }
 
     fn configure(params: Value) -> Result<Live, String> {
@@ -257,14 +297,14 @@ mod tests {
     #[test]
     fn add_and_remove_keep_order() {
         let next = configure(json!({
-            "processes": {"add": [" meta ", "x"], "remove": ["fp"]},
+            "processes": {"add": [" meta ", "x:2"], "remove": ["fp"]},
             "disks": {"add": ["/tmp"]},
             "interfaces": {"remove": ["lo"]},
             "rate": 5,
             "thresholds": {"disk_percent_warn": 80, "process_cpu_alarm": 150.5},
         }))
         .unwrap();
-        assert_eq!(next.processes, ["fr", "meta", "x"]);
+        assert_eq!(next.processes, entries(&["fr:1", "meta", "x:2"]));
         assert_eq!(next.disks, ["/", "/data/x_y", "/tmp"]);
         assert_eq!(next.interfaces, ["eth0"]);
         assert_eq!(next.rate, 5.0);
@@ -303,6 +343,10 @@ mod tests {
             (json!({"processes": {"add": ["x", " x"]}}), "processes.add lists 'x' twice."),
             (json!({"processes": {"add": ["x"], "remove": ["x"]}}), "processes lists 'x' in both add and remove."),
             (json!({"processes": {"remove": ["nope"]}}), "processes.remove names 'nope', which is not configured."),
+            // Process entries are compared by name, whatever count they expect.
+            (json!({"processes": {"add": ["fr:2"]}}), "processes.add names 'fr:2', which is already configured."),
+            (json!({"processes": {"add": ["y:1", "y"]}}), "processes.add lists 'y' twice."),
+            (json!({"processes": {"add": ["z:99999999999"]}}), "processes item 'z:99999999999' expects too many processes (at most 4294967295)."),
             (json!({"interfaces": {"add": ["lo"]}}), "interfaces.add names 'lo', which is already configured."),
             (json!({"disks": {"add": ["/data/x/y"]}}), "disks.add /data/x/y would share the tree key _data_x_y with /data/x_y."),
             (json!({"rate": 0}), "rate must be above 0 updates per second, not '0'."),

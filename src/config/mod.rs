@@ -7,6 +7,10 @@
 //!
 //! [`Live`] is the part that may change while the service runs (a `configure`
 //! request, SIGHUP); its checks are the same ones a file or a flag gets.
+//!
+//! A process entry may end in `:N` (decimal digits), the number of processes
+//! expected for that name: `stFrameProcessor1.sh:1`. The name alone stays the
+//! key of the tree; anything else after a colon is part of the name.
 
 mod ini;
 mod live;
@@ -75,7 +79,7 @@ pub struct Config {
     pub disks: Vec<String>,
     /// `None`: every interface present when the service starts.
     pub interfaces: Option<Vec<String>>,
-    pub processes: Vec<String>,
+    pub processes: Vec<ProcessEntry>,
     pub rate: f64,
     pub ctrl_endpoint: String,
     pub pub_endpoint: String,
@@ -143,9 +147,10 @@ impl Config {
             ));
         }
         let interfaces = pick(&sources.interfaces, "interfaces")?.map(|(v, _)| split_list(&v));
-        let processes = pick(&sources.processes, "processes")?
-            .map(|(v, _)| split_list(&v))
-            .unwrap_or_default();
+        let processes = match pick(&sources.processes, "processes")? {
+            Some((v, origin)) => parse_processes(&v, &origin)?,
+            None => Vec::new(),
+        };
         let rate = match pick(&sources.rate, "rate")? {
             Some((v, origin)) => parse_rate(&v, &origin)?,
             None => DEFAULT_RATE,
@@ -219,6 +224,68 @@ impl Config {
     pub fn interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(1.0 / self.rate)
     }
+}
+
+/// One configured process name and, optionally, how many processes are
+/// expected to match it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessEntry {
+    pub name: String,
+    pub expected: Option<u32>,
+}
+
+impl ProcessEntry {
+    /// A trailing `:N`, N decimal digits, is the expectation; anything else
+    /// (`a:b`, `name:`, `:1`) is all name. `None` when N does not fit in 32 bits.
+    pub fn parse(item: &str) -> Option<ProcessEntry> {
+        if let Some((name, digits)) = item.rsplit_once(':') {
+            if !name.is_empty() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Some(ProcessEntry {
+                    name: name.to_string(),
+                    expected: Some(digits.parse().ok()?),
+                });
+            }
+        }
+        Some(ProcessEntry {
+            name: item.to_string(),
+            expected: None,
+        })
+    }
+}
+
+/// The entry as it is written in a config file: `name` or `name:N`.
+impl fmt::Display for ProcessEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.expected {
+            Some(n) => write!(f, "{}:{n}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The `processes` list: each name once, with at most one expectation.
+fn parse_processes(value: &str, origin: &str) -> Result<Vec<ProcessEntry>, ConfigError> {
+    let mut entries: Vec<ProcessEntry> = Vec::new();
+    for item in split_list(value) {
+        let Some(entry) = ProcessEntry::parse(&item) else {
+            return fail(format!(
+                "{origin} expects too many processes in '{item}' (at most {})",
+                u32::MAX
+            ));
+        };
+        match entries.iter().find(|e| e.name == entry.name) {
+            Some(same) if same.expected == entry.expected => {}
+            Some(other) => {
+                return fail(format!(
+                    "{origin} lists {other} and {entry}, which disagree on how many {} to expect",
+                    entry.name
+                ))
+            }
+            None => entries.push(entry),
+        }
+    }
+    Ok(entries)
 }
 
 /// The `[adapter.status]` section (or another) of a config file.
@@ -440,7 +507,9 @@ mod tests {
         let c = Config::load(&s).unwrap();
         assert_eq!(c.disks, ["/", "/tmp"]);
         assert_eq!(c.interfaces, Some(vec!["lo".to_string()]));
-        assert_eq!(c.processes, ["stFrameProcessor1.sh", "stFrameReceiver1.sh"]);
+        let names: Vec<&str> = c.processes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["stFrameProcessor1.sh", "stFrameReceiver1.sh"]);
+        assert!(c.processes.iter().all(|p| p.expected.is_none()));
         assert_eq!(c.rate, 2.0);
         s.rate = Some("0.5".into());
         s.disks = Some("/var".into());
@@ -611,6 +680,75 @@ mod tests {
             unknown.starts_with("--threshold 'cpu' is not a limit; the limits are "),
             "{unknown}"
         );
+    }
+
+    #[test]
+    fn process_entries_carry_an_expected_count() {
+        let (_f, mut s) = with_file(
+            "[adapter.status]\nprocesses = stFrameProcessor1.sh:1, stFrameReceiver1.sh:2, plain, \
+             a:b, tail:, :3, host:5040x, twice:1, twice:1, zero:0, 007:007\n",
+        );
+        let c = Config::load(&s).unwrap();
+        let got: Vec<(&str, Option<u32>)> = c
+            .processes
+            .iter()
+            .map(|p| (p.name.as_str(), p.expected))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("stFrameProcessor1.sh", Some(1)),
+                ("stFrameReceiver1.sh", Some(2)),
+                ("plain", None),
+                ("a:b", None),
+                ("tail:", None),
+                (":3", None),
+                ("host:5040x", None),
+                ("twice", Some(1)),
+                ("zero", Some(0)),
+                ("007", Some(7)),
+            ]
+        );
+        // Written back as configured (leading zeros of N are not kept).
+        let shown: Vec<String> = c.processes.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown[0], "stFrameProcessor1.sh:1");
+        assert_eq!(shown[2], "plain");
+        assert_eq!(shown[3], "a:b");
+        // A name is split at its last colon only when digits follow.
+        s.processes = Some("x:1:2".into());
+        let c = Config::load(&s).unwrap();
+        assert_eq!(
+            c.processes,
+            [ProcessEntry {
+                name: "x:1".into(),
+                expected: Some(2)
+            }]
+        );
+    }
+
+    #[test]
+    fn process_expectations_that_cannot_hold() {
+        let cases = [
+            (
+                "fp:1, fp:2",
+                "--processes lists fp:1 and fp:2, which disagree on how many fp to expect",
+            ),
+            (
+                "fp, fp:1",
+                "--processes lists fp and fp:1, which disagree on how many fp to expect",
+            ),
+            (
+                "fp:99999999999",
+                "--processes expects too many processes in 'fp:99999999999' (at most 4294967295)",
+            ),
+        ];
+        for (value, message) in cases {
+            let s = Sources {
+                processes: Some(value.into()),
+                ..Sources::default()
+            };
+            assert_eq!(Config::load(&s).unwrap_err().to_string(), message);
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! A [`Sampler`] is built once from the configuration and called once per cycle;
 //! it returns a [`Snapshot`] and keeps what must survive between cycles (CPU
-//! baselines, which items were missing, open handles of tracked processes).
+//! baselines, which items were missing, open handles of tracked processes,
+//! the lifecycle of each process name) and counts the reads that failed.
 //! Every figure follows psutil's formula on Linux, so the numbers agree with
 //! what odin-control's adapter would show.
 //!
@@ -12,16 +13,20 @@
 
 mod disk;
 mod host;
+mod lifecycle;
 mod network;
 mod proc_events;
 mod process;
 
 use std::fs::File;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::snapshot::Snapshot;
+use crate::config::ProcessEntry;
+use crate::snapshot::{LifeEvent, ProcessEvent, Snapshot};
 
 pub use network::present_interfaces;
 pub use process::ProcessScanner;
@@ -30,23 +35,36 @@ pub use process::ProcessScanner;
 pub struct Sampler {
     disks: Vec<disk::DiskWatch>,
     interfaces: network::InterfaceWatch,
+    interface_count: usize,
     processes: ProcessScanner,
     host: host::HostWatch,
+    lifecycle: lifecycle::Lifecycle,
+    /// Configured disks and interfaces found missing, one per item per cycle.
+    missing: u64,
 }
 
 impl Sampler {
-    pub fn new(disks: &[String], interfaces: &[String], processes: &[String]) -> Self {
+    pub fn new(disks: &[String], interfaces: &[String], processes: &[ProcessEntry]) -> Self {
+        let names = entry_names(processes);
         Sampler {
             disks: disks.iter().map(|d| disk::DiskWatch::new(d)).collect(),
             interfaces: network::InterfaceWatch::new(interfaces),
-            processes: ProcessScanner::new(processes),
+            interface_count: interfaces.len(),
+            processes: ProcessScanner::new(&names),
             host: host::HostWatch::new(),
+            lifecycle: lifecycle::Lifecycle::new(processes),
+            missing: 0,
         }
     }
 
     /// Watches a new set of items from the next cycle on. Items kept keep
     /// their state (CPU baselines, open handles, missing-item logging).
-    pub fn reconfigure(&mut self, disks: &[String], interfaces: &[String], processes: &[String]) {
+    pub fn reconfigure(
+        &mut self,
+        disks: &[String],
+        interfaces: &[String],
+        processes: &[ProcessEntry],
+    ) {
         let mut old = std::mem::take(&mut self.disks);
         self.disks = disks
             .iter()
@@ -56,22 +74,69 @@ impl Sampler {
             })
             .collect();
         self.interfaces.set_names(interfaces);
-        self.processes.set_names(processes);
+        self.interface_count = interfaces.len();
+        self.processes.set_names(&entry_names(processes));
+        self.lifecycle.set_entries(processes);
     }
 
     pub fn sample(&mut self) -> Snapshot {
-        let disks = self.disks.iter_mut().filter_map(|d| d.sample()).collect();
+        let disks: Vec<_> = self.disks.iter_mut().filter_map(|d| d.sample()).collect();
         let interfaces = self.interfaces.sample();
+        let missing = (self.disks.len() - disks.len())
+            + self.interface_count.saturating_sub(interfaces.len());
+        self.missing += missing as u64;
         let processes = self.processes.sample();
         // After the scanner: `processes` counts this cycle's listing of /proc.
         let host = self.host.sample(self.processes.listed());
+        let mut events = self.lifecycle.observe(&processes);
+        self.add_exit_codes(&mut events);
         Snapshot {
             disks,
             interfaces,
+            process_summary: self.lifecycle.summaries(&processes),
             processes,
+            events,
             host,
         }
     }
+
+    /// Readable when a watched process has exited; then call [`Sampler::reap_exits`].
+    pub fn exit_fd(&self) -> Option<Arc<OwnedFd>> {
+        self.lifecycle.exit_fd()
+    }
+
+    /// Exits noticed since the last cycle, recorded for the next snapshot.
+    pub fn reap_exits(&mut self) -> Vec<ProcessEvent> {
+        let mut events = self.lifecycle.reap();
+        self.add_exit_codes(&mut events);
+        events
+    }
+
+    /// Fills in the exit codes the kernel reported (its events are read
+    /// first: an exit is announced there before a pidfd wakes).
+    fn add_exit_codes(&mut self, events: &mut [ProcessEvent]) {
+        if events.iter().any(|e| e.event == LifeEvent::Exited) {
+            self.processes.read_events();
+        }
+        for event in events.iter_mut().filter(|e| e.event == LifeEvent::Exited) {
+            event.exit_code = self.processes.exit_status(event.pid);
+        }
+    }
+
+    /// Processes in the last listing of `/proc`.
+    pub fn processes_scanned(&self) -> usize {
+        self.processes.listed()
+    }
+
+    /// Reads since start that failed: a configured disk or interface missing
+    /// (one per item per cycle), a process gone between listing and reading.
+    pub fn sampling_errors(&self) -> u64 {
+        self.missing + self.processes.read_errors()
+    }
+}
+
+fn entry_names(entries: &[ProcessEntry]) -> Vec<String> {
+    entries.iter().map(|e| e.name.clone()).collect()
 }
 
 /// Rounds to one decimal as Python's `round(x, 1)` does (correctly rounded from

@@ -24,7 +24,8 @@
 //!   listing beside the table once and reads nothing.
 //! - `tracked`: the processes whose figures are read every cycle (the matches and
 //!   their children), with their `stat`/`statm` files kept open and read with
-//!   `pread`, and the CPU baseline for `cpu_percent`.
+//!   `pread`, their `fd` directory kept open and listed again each cycle for
+//!   `num_fds`, and the CPU baseline for `cpu_percent`.
 //!
 //! A process can vanish at any point of this; each read that fails leaves that
 //! process out of this cycle and nothing else.
@@ -78,6 +79,7 @@ pub struct ProcessScanner {
     sweep: Sweep,
     /// This cycle's listing of `/proc`: (PID, inode), ascending.
     listing: Vec<(i32, u64)>,
+    read_errors: u64,
     buf: Vec<u8>,
 }
 
@@ -108,8 +110,18 @@ struct Tracked {
     start_time: u64,
     stat: Option<File>,
     statm: Option<File>,
+    fds: FdDir,
     cpu_baseline: Option<(u64, Instant)>,
     last_cycle: u64,
+}
+
+/// `/proc/PID/fd` of a tracked process, opened once and rewound each cycle.
+enum FdDir {
+    Unopened,
+    Open(rustix::fs::Dir),
+    /// Not ours to list (another user's process and the service is not root):
+    /// not tried again, as psutil's `num_fds()` raises AccessDenied every time.
+    Denied,
 }
 
 /// The fields of `/proc/PID/stat` this module uses.
@@ -119,6 +131,7 @@ struct Stat {
     state: u8,
     ppid: i32,
     cpu_ticks: u64,
+    num_threads: u64,
     start_time: u64,
 }
 
@@ -165,6 +178,7 @@ impl ProcessScanner {
             exit_statuses: HashMap::new(),
             sweep: Sweep::default(),
             listing: Vec::new(),
+            read_errors: 0,
             buf: Vec::with_capacity(4096),
         }
     }
@@ -188,6 +202,12 @@ impl ProcessScanner {
     /// How many processes the last cycle's listing of `/proc` found.
     pub fn listed(&self) -> usize {
         self.listing.len()
+    }
+
+    /// Reads since start that found their process gone between the listing
+    /// of `/proc` and the read (or its figures unreadable).
+    pub fn read_errors(&self) -> u64 {
+        self.read_errors
     }
 
     /// One cycle: every configured name with the processes reported for it.
@@ -265,9 +285,18 @@ impl ProcessScanner {
     /// Marks for reading again what the kernel says changed (or, without its
     /// events, this cycle's share of the sweep), and keeps exit statuses.
     fn take_events(&mut self) {
+        if self.events.is_some() {
+            self.read_events();
+        } else {
+            self.sweep.mark(&mut self.known);
+        }
+    }
+
+    /// Reads the kernel's process events now: marks the processes that
+    /// changed for reading again and keeps the exit statuses.
+    pub fn read_events(&mut self) {
         let cycle = self.cycle;
         let Some(events) = self.events.as_mut() else {
-            self.sweep.mark(&mut self.known);
             return;
         };
         let changes = events.drain();
@@ -308,7 +337,10 @@ impl ProcessScanner {
                 Some(k) if k.settled && k.inode == inode => known.push(k),
                 _ => {
                     let uptime = *uptime.get_or_insert_with(read_uptime);
-                    known.extend(self.read_known(pid, inode, uptime));
+                    match self.read_known(pid, inode, uptime) {
+                        Some(k) => known.push(k),
+                        None => self.read_errors += 1,
+                    }
                 }
             }
         }
@@ -421,6 +453,7 @@ impl ProcessScanner {
             start_time: 0,
             stat: None,
             statm: None,
+            fds: FdDir::Unopened,
             cpu_baseline: None,
             last_cycle: cycle,
         });
@@ -437,9 +470,11 @@ impl ProcessScanner {
                 tracked.start_time = stat.start_time;
                 tracked.cpu_baseline = None;
                 tracked.statm = None;
+                tracked.fds = FdDir::Unopened;
                 Some((stat, at))
             }
             None => {
+                self.read_errors += 1;
                 self.tracked.remove(&pid);
                 None
             }
@@ -452,10 +487,15 @@ impl ProcessScanner {
         let statm = read_kept_open(&mut tracked.statm, pid, "statm", &mut self.buf)
             .and_then(|_| parse_statm(&self.buf));
         let Some((size, resident, shared)) = statm else {
+            self.read_errors += 1;
             self.tracked.remove(&pid);
             return None;
         };
-        let affinity = read_affinity(pid)?;
+        let Some(affinity) = read_affinity(pid) else {
+            self.read_errors += 1;
+            return None;
+        };
+        let num_fds = count_fds(&mut tracked.fds, pid);
         let cpu_percent = match tracked.cpu_baseline {
             Some((ticks, then)) => cpu_percent(
                 stat.cpu_ticks.saturating_sub(ticks),
@@ -478,8 +518,47 @@ impl ProcessScanner {
             memory_rss: rss,
             memory_vms: size.saturating_mul(self.page_size),
             memory_shared: shared.saturating_mul(self.page_size),
+            start_time: stat.start_time,
+            num_threads: stat.num_threads,
+            num_fds,
         })
     }
+}
+
+/// The start time (clock ticks after boot) of the process now under `pid`,
+/// read afresh; `None` if there is none or it has ended (zombie or dead).
+pub fn start_time_unless_ended(pid: i32) -> Option<u64> {
+    read_stat_path(pid, &mut Vec::new())
+        .filter(|stat| !matches!(stat.state, b'Z' | b'X' | b'x'))
+        .map(|stat| stat.start_time)
+}
+
+/// psutil's `num_fds()`: the entries of `/proc/PID/fd`, listed through the
+/// kept-open directory (a rewind and `getdents`, no `openat`, after the first
+/// cycle). `None` when it cannot be listed.
+fn count_fds(dir: &mut FdDir, pid: i32) -> Option<u64> {
+    if let FdDir::Unopened = dir {
+        *dir = match File::open(format!("/proc/{pid}/fd")) {
+            Ok(file) => match rustix::fs::Dir::new(std::os::fd::OwnedFd::from(file)) {
+                Ok(d) => FdDir::Open(d),
+                Err(_) => FdDir::Denied,
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => FdDir::Denied,
+            Err(_) => return None,
+        };
+    }
+    let FdDir::Open(d) = dir else {
+        return None;
+    };
+    d.rewind();
+    let mut count = 0;
+    while let Some(entry) = d.read() {
+        let name = entry.ok()?;
+        if !matches!(name.file_name().to_bytes(), b"." | b"..") {
+            count += 1;
+        }
+    }
+    Some(count)
 }
 
 impl Identity {
@@ -550,12 +629,14 @@ fn parse_stat(data: &[u8]) -> Option<Stat> {
     let mut fields = fields.skip(9); // fields 5-13
     let utime: u64 = fields.next()?.parse().ok()?; // 14
     let stime: u64 = fields.next()?.parse().ok()?; // 15
-    let start_time = fields.nth(6)?.parse().ok()?; // 22
+    let num_threads = fields.nth(4)?.parse().ok()?; // 20
+    let start_time = fields.nth(1)?.parse().ok()?; // 22
     Some(Stat {
         comm,
         state,
         ppid,
         cpu_ticks: utime.saturating_add(stime),
+        num_threads,
         start_time,
     })
 }
@@ -712,8 +793,8 @@ fn read_affinity(pid: i32) -> Option<Vec<u64>> {
     Some(cpus)
 }
 
-/// Kept-open handles need two descriptors per tracked process; ask for the
-/// hard limit so thousands of matches do not run out. Failing is harmless:
+/// Kept-open handles need four descriptors per tracked process (stat, statm,
+/// fd directory, and the lifecycle's pidfd); ask for the hard limit so thousands of matches do not run out. Failing is harmless:
 /// a handle that cannot be opened just leaves that process out.
 fn raise_open_file_limit() {
     use rustix::process::{getrlimit, setrlimit, Resource};
@@ -732,12 +813,13 @@ mod tests {
 
     #[test]
     fn stat_with_awkward_comm() {
-        let line = b"4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 25 0 0 20 0 1 0 98765 1000 10 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        let line = b"4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 25 0 0 20 0 3 0 98765 1000 10 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
         let st = parse_stat(line).unwrap();
         assert_eq!(st.comm, b"a) b (c)");
         assert_eq!(st.state, b'S');
         assert_eq!(st.ppid, 1);
         assert_eq!(st.cpu_ticks, 175);
+        assert_eq!(st.num_threads, 3);
         assert_eq!(st.start_time, 98765);
     }
 

@@ -2,6 +2,7 @@
 //! with real ZeroMQ sockets.
 #![allow(dead_code)] // each test file uses its own part of this
 
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -186,11 +187,38 @@ pub fn subscribe(endpoint: &str) -> (zmq::Context, zmq::Socket) {
     (ctx, socket)
 }
 
+/// A SUB socket subscribed to snapshots only: the prefix every JSON `status`
+/// message starts with, so the service never queues other notifications for it.
+pub fn subscribe_statuses(endpoint: &str) -> (zmq::Context, zmq::Socket) {
+    let ctx = zmq::Context::new();
+    let socket = ctx.socket(zmq::SUB).unwrap();
+    socket.set_linger(0).unwrap();
+    socket
+        .set_subscribe(br#"{"msg_type":"notify","msg_val":"status""#)
+        .unwrap();
+    socket.connect(endpoint).unwrap();
+    (ctx, socket)
+}
+
 pub fn receive(socket: &zmq::Socket, timeout_ms: i64) -> Option<Vec<Vec<u8>>> {
     if socket.poll(zmq::POLLIN, timeout_ms).unwrap() == 0 {
         return None;
     }
     Some(socket.recv_multipart(0).unwrap())
+}
+
+/// The next `status` snapshot (JSON), skipping other notifications such as
+/// `process_event`; `None` if none arrives within `timeout_ms`.
+pub fn receive_status(socket: &zmq::Socket, timeout_ms: u64) -> Option<Value> {
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let frames = receive(socket, left.as_millis() as i64)?;
+        let message: Value = serde_json::from_slice(frames.first()?).ok()?;
+        if message["msg_val"] == "status" {
+            return Some(message);
+        }
+    }
 }
 
 /// Polls `check` until it returns `Some`, or fails after `seconds`.
@@ -220,4 +248,38 @@ pub fn log_line(path: &Path, text: &str, seconds: u64) -> String {
             .find(|l| l.contains(text))
             .map(str::to_string)
     })
+}
+
+/// A command started through a uniquely named link, so its `comm` is that name.
+pub fn spawn_as(dir: &TempDir, name: &str, target: &str, args: &[&str]) -> Child {
+    let link = dir.path(name);
+    if !link.exists() {
+        symlink(target, &link).unwrap();
+    }
+    Command::new(&link)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A name no other test process holds.
+pub fn unique(tag: &str) -> String {
+    format!("{tag}{}", std::process::id())
+}
+
+/// A child killed and waited for when dropped.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A service at 10 Hz watching one process entry (`name` or `name:N`).
+pub fn serve_watching(entry: &str) -> Service {
+    Service::start(&["--rate", "10", "--interfaces", "lo", "--processes", entry])
 }

@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,6 +14,22 @@ import zmq
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("ODIN_STATUS_BIN", str(REPO / "target" / "debug" / "odin-status"))
+
+
+# odin-control's top-level blocks, then the ones it has not, in the order the
+# protocol gives (each addition present or not, monitor always last).
+ODIN_BLOCKS = ["disk", "network", "process"]
+ADDED_BLOCKS = ["process_summary", "host", "monitor"]
+
+
+def has_odins_blocks_first(tree):
+    """odin's blocks come first, unchanged in order; the rest are the documented
+    additions in their order, process_summary and monitor among them."""
+    keys = list(tree)
+    added = keys[len(ODIN_BLOCKS):]
+    return (keys[:len(ODIN_BLOCKS)] == ODIN_BLOCKS
+            and added == [b for b in ADDED_BLOCKS if b in added]
+            and "process_summary" in added and added[-1] == "monitor")
 
 
 def request(endpoint, msg_val, params=None, msg_id=1, timeout_ms=3000, ctx=None):
@@ -91,6 +109,33 @@ def serve(tmp_path):
     yield start
     for svc in started:
         svc.stop()
+
+
+@pytest.fixture
+def serve_as_nobody():
+    """serve_as_nobody(*args) starts a service as user nobody (skips, saying
+    why, without root or setpriv); every one started is stopped afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("dropping to another user needs root")
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    started = []
+    work = tempfile.mkdtemp(prefix="odin-status-nobody-")
+    os.chmod(work, 0o777)  # nobody must create its sockets here
+
+    def start(*args):
+        sub = Path(work) / f"svc{len(started)}"
+        sub.mkdir()
+        sub.chmod(0o777)
+        svc = Service(sub, *args,
+                      prefix=("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"))
+        started.append(svc)
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ they skip.
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 
 import psutil
@@ -103,66 +102,43 @@ def test_interface_that_disappears(tmp_path):
         run("ip", "netns", "del", ns)
 
 
-@pytest.mark.skipif(not ROOT, reason="dropping to another user needs root")
-def test_unprivileged_service_reads_other_users_processes(spawn):
+def test_unprivileged_service_reads_other_users_processes(spawn, serve_as_nobody):
     """No privileges needed: run as nobody, watch a root process."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed")
     name = f"odstroot{os.getpid()}"
     helper = spawn(name, "/bin/sleep", "600")
-    work = tempfile.mkdtemp(prefix="odin-status-nobody-")
-    os.chmod(work, 0o777)
-    svc = None
-    try:
-        svc = Service(work, "--processes", name, "--interfaces", "lo", "--rate", "10",
-                      prefix=("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"))
-        assert psutil.Process(svc.proc.pid).username() == "nobody"
-        key = str(helper.pid)
-        eventually(lambda: key in svc.value(f"process/{name}"), what="the root process")
-        ours = svc.value(f"process/{name}/{key}")
-        proc = psutil.Process(helper.pid)
-        assert proc.username() == "root"
-        mem = proc.memory_info()
-        assert (ours["memory_rss"], ours["memory_vms"], ours["memory_shared"]) == \
-            (mem.rss, mem.vms, mem.shared)
-        assert ours["cpu_affinity"] == proc.cpu_affinity()
-    finally:
-        if svc is not None:
-            svc.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    svc = serve_as_nobody("--processes", name, "--interfaces", "lo", "--rate", "10")
+    assert psutil.Process(svc.proc.pid).username() == "nobody"
+    key = str(helper.pid)
+    eventually(lambda: key in svc.value(f"process/{name}"), what="the root process")
+    ours = svc.value(f"process/{name}/{key}")
+    proc = psutil.Process(helper.pid)
+    assert proc.username() == "root"
+    mem = proc.memory_info()
+    assert (ours["memory_rss"], ours["memory_vms"], ours["memory_shared"]) == \
+        (mem.rss, mem.vms, mem.shared)
+    assert ours["cpu_affinity"] == proc.cpu_affinity()
 
 
-@pytest.mark.skipif(not ROOT, reason="dropping to another user needs root")
-def test_service_without_process_events_finds_a_late_exec_by_its_sweep(tmp_path):
+def test_service_without_process_events_finds_a_late_exec_by_its_sweep(serve, tmp_path):
     """Without the kernel's process events (before Linux 6.6 they need
     CAP_NET_ADMIN; here they are turned off, as this kernel gives them to
     anyone), a process that execs into a match after its first second is found
     by the slow re-read of every process (once per 10 s), not missed for good."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed")
     name = f"odstsw{os.getpid()}"
     link = tmp_path / name
     link.symlink_to("/bin/sleep")
     script = tmp_path / "launcher.sh"
     script.write_text(f"#!/bin/sh\nsleep 2\nexec {link} 605\n")
     script.chmod(0o755)
-    work = tempfile.mkdtemp(prefix="odin-status-nobody-")
-    os.chmod(work, 0o777)
-    svc = None
+    log = tmp_path / "log"
     wrapper = subprocess.Popen([str(script)], stdout=subprocess.DEVNULL)
     try:
-        svc = Service(work, "--processes", name, "--interfaces", "lo", "--rate", "10",
-                      "--log-file", os.path.join(work, "log"),
-                      prefix=("env", "ODIN_STATUS_PROCESS_EVENTS=off", "setpriv", "--reuid=nobody",
-                              "--regid=nogroup", "--clear-groups"))
+        svc = serve("--processes", name, "--interfaces", "lo", "--rate", "10", "--log-file", str(log),
+                    prefix=("env", "ODIN_STATUS_PROCESS_EVENTS=off"))
         eventually(lambda: psutil.Process(wrapper.pid).name() == name, what="the exec")
         eventually(lambda: str(wrapper.pid) in svc.value(f"process/{name}"), timeout=15.0,
                    what="the exec'd process found by the sweep")
-        with open(os.path.join(work, "log")) as log:
-            assert "kernel process events unavailable" in log.read()
+        assert "kernel process events unavailable" in log.read_text()
     finally:
         wrapper.kill()
         wrapper.wait()
-        if svc is not None:
-            svc.stop()
-        shutil.rmtree(work, ignore_errors=True)

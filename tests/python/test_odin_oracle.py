@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import REPO
+from conftest import ADDED_BLOCKS, REPO
 from odin_control.adapters.parameter_tree import ParameterTreeError
 from odin_control.adapters.system_status import SystemStatusController
 
@@ -19,7 +19,7 @@ def pair(serve):
 
 
 # What odin-status appends to odin's tree, by place (see protocol/README.md).
-ADDED_TOP = ["host"]
+ADDED_TOP = ADDED_BLOCKS
 ADDED_DISK = ["inodes_total", "inodes_free", "read_only", "write_rate", "time_to_full"]
 ADDED_NETWORK = ["bytes_sent_rate", "bytes_recv_rate", "packets_sent_rate", "packets_recv_rate",
                  "errin_rate", "errout_rate", "dropin_rate", "dropout_rate",
