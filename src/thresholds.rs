@@ -30,7 +30,7 @@ pub struct Rule {
 }
 
 /// Every limit the configuration may set, as `<name>_warn` and `<name>_alarm`.
-pub const RULES: [Rule; 5] = [
+pub const RULES: [Rule; 7] = [
     Rule {
         name: "disk_percent",
         nodes: &["disk", "*"],
@@ -55,6 +55,16 @@ pub const RULES: [Rule; 5] = [
         name: "network_error_rate",
         nodes: &["network", "*"],
         leaves: &["errin_rate", "errout_rate"],
+    },
+    Rule {
+        name: "host_cpu_percent",
+        nodes: &["host"],
+        leaves: &["cpu_percent"],
+    },
+    Rule {
+        name: "host_memory_percent",
+        nodes: &["host"],
+        leaves: &["memory_percent"],
     },
 ];
 
@@ -437,6 +447,28 @@ mod tests {
         assert_eq!(v["network"]["lo"].get("severity"), None);
         let keys: Vec<_> = v["disk"]["_"].as_object().unwrap().keys().collect();
         assert_eq!(keys, ["total", "percent", "severity"]);
+    }
+
+    #[test]
+    fn host_limits_apply_to_the_host_block() {
+        let mut e = Evaluator::new(limits(&[
+            ("host_memory_percent_warn", 40.0),
+            ("host_cpu_percent_alarm", 90.0),
+        ]));
+        let mut t = tree(10.0, &[]);
+        t.insert(
+            "host",
+            Node::branch()
+                .with("cpu_percent", Leaf::float(95.0))
+                .with("memory_percent", Leaf::float(41.5)),
+        );
+        let raised = e.apply(&mut t);
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["host"]["severity"], json!("major"));
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].path, "host");
+        assert_eq!(raised[0].leaf, "cpu_percent");
+        assert_eq!(v["disk"]["_"].get("severity"), None);
     }
 
     #[test]
