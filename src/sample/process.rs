@@ -24,8 +24,8 @@
 //!   listing beside the table once and reads nothing.
 //! - `tracked`: the processes whose figures are read every cycle (the matches and
 //!   their children), with their `stat`/`statm` files kept open and read with
-//!   `pread`, their `fd` directory kept open and listed again each cycle for
-//!   `num_fds`, and the CPU baseline for `cpu_percent`.
+//!   `pread`, their `fd` directory kept open for `num_fds`, and the CPU
+//!   baseline for `cpu_percent`.
 //!
 //! A process can vanish at any point of this; each read that fails leaves that
 //! process out of this cycle and nothing else.
@@ -115,10 +115,10 @@ struct Tracked {
     last_cycle: u64,
 }
 
-/// `/proc/PID/fd` of a tracked process, opened once and rewound each cycle.
+/// `/proc/PID/fd` of a tracked process, opened once.
 enum FdDir {
     Unopened,
-    Open(rustix::fs::Dir),
+    Open(std::os::fd::OwnedFd),
     /// Not ours to list (another user's process and the service is not root):
     /// not tried again, as psutil's `num_fds()` raises AccessDenied every time.
     Denied,
@@ -533,26 +533,28 @@ pub fn start_time_unless_ended(pid: i32) -> Option<u64> {
         .map(|stat| stat.start_time)
 }
 
-/// psutil's `num_fds()`: the entries of `/proc/PID/fd`, listed through the
-/// kept-open directory (a rewind and `getdents`, no `openat`, after the first
-/// cycle). `None` when it cannot be listed.
+/// psutil's `num_fds()`: the entries of `/proc/PID/fd`. Since Linux 6.2 the
+/// directory's size says how many there are, so one `fstat` of the kept-open
+/// directory answers; where it says 0 (older kernels, or truly none) the
+/// directory is listed. `None` when it cannot be read.
 fn count_fds(dir: &mut FdDir, pid: i32) -> Option<u64> {
     if let FdDir::Unopened = dir {
         *dir = match File::open(format!("/proc/{pid}/fd")) {
-            Ok(file) => match rustix::fs::Dir::new(std::os::fd::OwnedFd::from(file)) {
-                Ok(d) => FdDir::Open(d),
-                Err(_) => FdDir::Denied,
-            },
+            Ok(file) => FdDir::Open(file.into()),
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => FdDir::Denied,
             Err(_) => return None,
         };
     }
-    let FdDir::Open(d) = dir else {
+    let FdDir::Open(fd) = dir else {
         return None;
     };
-    d.rewind();
+    let size = rustix::fs::fstat(&*fd).ok()?.st_size;
+    if size > 0 {
+        return u64::try_from(size).ok();
+    }
+    let mut listing = rustix::fs::Dir::read_from(&*fd).ok()?;
     let mut count = 0;
-    while let Some(entry) = d.read() {
+    while let Some(entry) = listing.read() {
         let name = entry.ok()?;
         if !matches!(name.file_name().to_bytes(), b"." | b"..") {
             count += 1;
