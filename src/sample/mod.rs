@@ -218,6 +218,10 @@ impl KeptOpen {
         self.file = None;
     }
 
+    fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
     fn path(&self) -> &std::path::Path {
         &self.path
     }

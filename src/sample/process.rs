@@ -38,7 +38,7 @@ use std::time::Instant;
 use procfs::Current;
 
 use super::proc_events::ProcEvents;
-use super::{pread_all, round1};
+use super::{pread_all, round1, KeptOpen, Layout};
 use crate::snapshot::ProcessStats;
 
 /// A process read within this many seconds of its start may still `exec`;
@@ -108,8 +108,8 @@ struct Identity {
 /// A process read every cycle.
 struct Tracked {
     start_time: u64,
-    stat: Option<File>,
-    statm: Option<File>,
+    stat: KeptOpen,
+    statm: KeptOpen,
     fds: FdDir,
     cpu_baseline: Option<(u64, Instant)>,
     last_cycle: u64,
@@ -451,25 +451,24 @@ impl ProcessScanner {
         let cycle = self.cycle;
         let tracked = self.tracked.entry(pid).or_insert_with(|| Tracked {
             start_time: 0,
-            stat: None,
-            statm: None,
+            stat: KeptOpen::new(format!("/proc/{pid}/stat"), Layout::OneRecord),
+            statm: KeptOpen::new(format!("/proc/{pid}/statm"), Layout::OneRecord),
             fds: FdDir::Unopened,
             cpu_baseline: None,
             last_cycle: cycle,
         });
         tracked.last_cycle = cycle;
-        let read = read_kept_open(&mut tracked.stat, pid, "stat", &mut self.buf)
-            .and_then(|_| parse_stat(&self.buf));
+        let read = (tracked.stat.read(&mut self.buf).ok()).and_then(|_| parse_stat(&self.buf));
         let at = Instant::now();
         match read {
-            Some(stat) if tracked.stat.is_some() && stat.start_time == tracked.start_time => {
+            Some(stat) if tracked.stat.is_open() && stat.start_time == tracked.start_time => {
                 Some((stat, at))
             }
             Some(stat) => {
                 // First read, or a new process under this PID: start afresh.
                 tracked.start_time = stat.start_time;
                 tracked.cpu_baseline = None;
-                tracked.statm = None;
+                tracked.statm.close();
                 tracked.fds = FdDir::Unopened;
                 Some((stat, at))
             }
@@ -484,8 +483,7 @@ impl ProcessScanner {
     /// The reported figures of one process, or `None` if it vanished meanwhile.
     fn figures(&mut self, pid: i32, stat: &Stat, at: Instant) -> Option<ProcessStats> {
         let tracked = self.tracked.get_mut(&pid)?;
-        let statm = read_kept_open(&mut tracked.statm, pid, "statm", &mut self.buf)
-            .and_then(|_| parse_statm(&self.buf));
+        let statm = (tracked.statm.read(&mut self.buf).ok()).and_then(|_| parse_statm(&self.buf));
         let Some((size, resident, shared)) = statm else {
             self.read_errors += 1;
             self.tracked.remove(&pid);
@@ -651,27 +649,9 @@ fn parse_statm(data: &[u8]) -> Option<(u64, u64, u64)> {
 }
 
 fn read_stat_path(pid: i32, buf: &mut Vec<u8>) -> Option<Stat> {
-    let file = open_proc(pid, "stat")?;
+    let file = File::open(format!("/proc/{pid}/stat")).ok()?;
     pread_all(&file, buf).ok()?;
     parse_stat(buf)
-}
-
-/// Reads a /proc file of `pid` through its kept-open handle, opening it on
-/// first use; `None` once the process is gone.
-fn read_kept_open(
-    handle: &mut Option<File>,
-    pid: i32,
-    file: &str,
-    buf: &mut Vec<u8>,
-) -> Option<()> {
-    if handle.is_none() {
-        *handle = open_proc(pid, file);
-    }
-    pread_all(handle.as_ref()?, buf).ok()
-}
-
-fn open_proc(pid: i32, file: &str) -> Option<File> {
-    File::open(format!("/proc/{pid}/{file}")).ok()
 }
 
 /// Without the kernel's events: marks a share of the known processes each
