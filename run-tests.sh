@@ -11,7 +11,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 if [ -f clients/python/pyproject.toml ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ./clients/python
+    # With its epics extra (softioc) for odin-status-ioc's tests.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "./clients/python[epics]"
 fi
 
 cargo build --quiet
