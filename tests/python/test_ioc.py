@@ -22,7 +22,7 @@ import pytest
 
 from conftest import Service, eventually, terminate
 
-from odin_status import StatusSubscriber
+from odin_status import StatusClient, StatusSubscriber
 from odin_status.ioc import pv_key
 
 epics = pytest.importorskip("epics", reason="pyepics is not installed (run-tests.sh installs it)")
@@ -275,7 +275,7 @@ def test_pvs_follow_the_service_through_a_stop_and_a_restart(tmp_path, spawn, io
 def test_two_services_behind_one_ioc(serve, spawn, ioc):
     pa, pb = f"iocA{os.getpid()}", f"iocB{os.getpid()}"
     spawn(pa, "/bin/sleep", "600")
-    a = serve("--processes", f"{pa}:1", "--interfaces", "lo", "--rate", "4")
+    a = serve("--processes", f"{pa}:1", "--interfaces", "lo", "--rate", "4", "--allow-configure")
     b = serve("--processes", f"{pb}:2", "--interfaces", "lo", "--rate", "4")
     prefix = f"ODST{os.getpid()}-2"
     the_ioc = ioc("--prefix", prefix, "--pub", f"a={a.pub}", "--ctrl", f"a={a.ctrl}",
@@ -290,6 +290,15 @@ def test_two_services_behind_one_ioc(serve, spawn, ioc):
     # Each set is its own service's: neither has the other's process.
     assert epics.caget(f"{prefix}:a:PROC:{pb}:STATE", timeout=1, connection_timeout=1) is None
     assert epics.caget(f"{prefix}:b:CYCLE") > 0 and epics.caget(f"{prefix}:a:CYCLE") > 0
+
+    # An item added later gets no PVs until a restart: said once, nothing breaks.
+    with StatusClient(a.ctrl) as client:
+        client.configure({"processes": {"add": ["late"]}})
+    eventually(lambda: "process_summary/late appeared after the IOC started" in the_ioc.log(),
+               what=f"the new item logged\n{the_ioc.log()}")
+    assert epics.caget(f"{prefix}:a:PROC:late:STATE", timeout=1, connection_timeout=1) is None
+    assert the_ioc.log().count("process_summary/late appeared") == 1
+    assert the_ioc.proc.poll() is None and epics.caget(f"{prefix}:a:CONNECTED") == 1
 
 
 def test_bad_use_is_told_in_a_sentence():
@@ -310,6 +319,7 @@ def test_bad_use_is_told_in_a_sentence():
         (("--prefix", "P", "--pub", "a=tcp://h:1", "--pub", "tcp://h:3"), "needs a NAME="),
         (("--prefix", "P", "--pub", "a b=tcp://h:1"), "only letters, digits"),
         (("--prefix", "P", "--pub", "tcp://h:1", "--stale-after", "0"), "above 0 seconds"),
+        (("--prefix", "BL.99", "--pub", "tcp://h:1"), "not a usable PV prefix"),
     ]:
         r = run(*args)
         assert r.returncode == 2 and words in r.stderr, (args, r.stderr)

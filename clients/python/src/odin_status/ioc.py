@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import signal
 import sys
@@ -33,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from .cache import CacheState, SnapshotCache
 
@@ -262,7 +263,7 @@ def configured_keys(configuration: Optional[Dict[str, Any]], block: str) -> List
     return keys
 
 
-def item_keys(state: CacheState, section: Section) -> Iterator[str]:
+def item_keys(state: CacheState, section: Section) -> List[str]:
     """The items of a section: those in the tree, then configured ones not in it."""
     seen: List[str] = []
     nodes = _walk(state.tree, (section.block,))
@@ -271,7 +272,7 @@ def item_keys(state: CacheState, section: Section) -> Iterator[str]:
     for key in configured_keys(state.configuration, section.block):
         if key not in seen:
             seen.append(key)
-    return iter(seen)
+    return seen
 
 
 def plan(service: Service, state: CacheState) -> None:
@@ -298,7 +299,7 @@ def plan(service: Service, state: CacheState) -> None:
     add(CONNECTED, None, None, "the connection")
     add(CYCLE, None, None, "the cycle")
     for section in TABLE:
-        keys: List[Optional[str]] = list(item_keys(state, section)) if section.per_item else [None]
+        keys: List[Optional[str]] = [*item_keys(state, section)] if section.per_item else [None]
         for key in keys:
             where = section.block if key is None else f"{section.block}/{key}"
             if key is not None:
@@ -464,8 +465,12 @@ def services_from(args: argparse.Namespace) -> List[Tuple[Optional[str], Optiona
                          "its endpoint")
     if args.stale_after is not None and not args.stale_after > 0:
         raise ValueError(f"--stale-after must be above 0 seconds, not {args.stale_after}")
-    if not re.fullmatch(r"[A-Za-z0-9_:.{}\[\]<>;-]+", args.prefix):
-        raise ValueError(f"--prefix {args.prefix!r} is not a usable PV prefix")
+    if args.startup_wait < 0:
+        raise ValueError(f"--startup-wait must be 0 seconds or more, not {args.startup_wait}")
+    # The characters EPICS allows in a record name ('.' would start a field name).
+    if not re.fullmatch(r"[A-Za-z0-9_:+\[\]<>;{}-]+", args.prefix):
+        raise ValueError(f"--prefix {args.prefix!r} is not a usable PV prefix: use letters, "
+                         "digits and _ - : + [ ] < > ; { }")
     out = []
     for name in names:
         pub = pubs.get(name)
@@ -500,6 +505,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as e:
         print(f"odin-status-ioc: {e}", file=sys.stderr)
         return 2
+    # numpy comes with softioc; the IOC does no linear algebra, so no BLAS threads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         from softioc import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
             asyncio_dispatcher, builder, softioc)
@@ -529,20 +536,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     builder.LoadDatabase()
     dispatcher = asyncio_dispatcher.AsyncioDispatcher()
     softioc.iocInit(dispatcher, enable_pva=not args.no_pva)
-    run_updates(services, dispatcher.loop)
+    halt = threading.Event()
+    run_updates(services, dispatcher.loop, halt)
     log.info("serving %d PVs over Channel Access%s", sum(len(s.pvs) for s in services),
              "" if args.no_pva else " and pvAccess")
     stop.wait()
+    halt.set()  # no update after this: closing the caches is not the services going quiet
     for service in services:
         service.cache.close()
     log.info("stopped")
     return 0
 
 
-def run_updates(services: List[Service], loop: Any) -> None:
+def run_updates(services: List[Service], loop: Any, halt: threading.Event) -> None:
     """Hands every record update to ``loop``: a refresh when a snapshot arrives
-    (posted from the cache's thread), and a tick that notices silence."""
+    (posted from the cache's thread), and a tick that notices silence; none
+    once ``halt`` is set."""
     def update(service: Service) -> None:
+        if halt.is_set():
+            return
         try:
             refresh(service)
         except Exception:  # noqa: BLE001 - one bad update must not stop the IOC
@@ -556,13 +568,17 @@ def run_updates(services: List[Service], loop: Any) -> None:
     def tick() -> None:
         for service in services:
             update(service)
-        loop.call_later(_TICK, tick)
+        if not halt.is_set():
+            loop.call_later(_TICK, tick)
 
     loop.call_soon_threadsafe(tick)
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C while waiting for the services at start
+        sys.exit(130)
 
 
 if __name__ == "__main__":
