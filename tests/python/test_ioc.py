@@ -1,6 +1,6 @@
 """odin-status-ioc against the real service, read with a real Channel Access
-client (pyepics): values and timestamps equal the service's snapshots,
-severities follow the tree's severity leaves and the process state, every PV
+client (pyepics; p4p for pvAccess): values and timestamps equal the service's
+snapshots, severities follow the tree's severity leaves and the process state, every PV
 goes INVALID when the service stops and comes back when it returns, and two
 services behind one IOC give two PV sets.
 
@@ -246,6 +246,7 @@ def test_pvs_follow_the_service_through_a_stop_and_a_restart(tmp_path, spawn, io
 
         # The service stops: every PV INVALID within the stale time (2 s here),
         # CONNECTED 0 and MAJOR.
+        total = read(f"{prefix}:DISK:_:TOTAL")["value"]
         svc.stop()
         stopped = time.monotonic()
         names = [name for name, _, _ in pvs] + [f"{prefix}:CYCLE"]
@@ -255,6 +256,7 @@ def test_pvs_follow_the_service_through_a_stop_and_a_restart(tmp_path, spawn, io
         assert took < 2.0 + 3.0, f"INVALID after {took:.1f} s"
         for n in names:
             assert read(n)["status"] == TIMEOUT_ALARM, n
+        assert read(f"{prefix}:DISK:_:TOTAL")["value"] == total  # the last value is kept
         connected = read(f"{prefix}:CONNECTED")
         assert (connected["value"], connected["severity"]) == (0, MAJOR), connected
 
@@ -287,6 +289,16 @@ def test_two_services_behind_one_ioc(serve, spawn, ioc):
     assert epics.caget(f"{prefix}:b:PROC:{pb}:STATE", as_string=True) == "missing"
     assert epics.caget(f"{prefix}:a:PROC:{pa}:EXPECTED") == 1
     assert epics.caget(f"{prefix}:b:PROC:{pb}:EXPECTED") == 2
+    # pvAccess serves the same records, with their alarms.
+    pva = pytest.importorskip("p4p.client.thread",
+                              reason="p4p is not installed (run-tests.sh installs it)")
+    ctx = pva.Context("pva")  # EPICS_PVA_* from epics_env
+    try:
+        state = ctx.get(f"{prefix}:b:PROC:{pb}:STATE", timeout=5)
+        assert (str(state), state.severity) == ("missing", MAJOR), state
+        assert ctx.get(f"{prefix}:a:CONNECTED", timeout=5).raw.value.index == 1
+    finally:
+        ctx.close()
     # Each set is its own service's: neither has the other's process.
     assert epics.caget(f"{prefix}:a:PROC:{pb}:STATE", timeout=1, connection_timeout=1) is None
     assert epics.caget(f"{prefix}:b:CYCLE") > 0 and epics.caget(f"{prefix}:a:CYCLE") > 0

@@ -328,11 +328,11 @@ def create_records(service: Service, builder: Any) -> None:
 
 # -- updates, on the dispatcher's loop ----------------------------------------------------
 
-def refresh(service: Service, now: Optional[float] = None) -> None:
+def refresh(service: Service) -> None:
     """Brings the service's records up to the cache's latest state: the new
     snapshot's values and severities, or INVALID everywhere when stale."""
     state = service.cache.state()
-    wall = time.time() if now is None else now
+    wall = time.time()
     if state.connected and state.snapshot is not None:
         if state.cycle == service.shown_cycle and service.shown_connected:
             return
