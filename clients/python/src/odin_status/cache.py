@@ -202,6 +202,11 @@ class SnapshotCache:
     def closed(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread still runs (after ``close``, only while it finishes a request)."""
+        return self._thread.is_alive()
+
     def __enter__(self) -> SnapshotCache:
         return self
 
