@@ -349,3 +349,55 @@ def test_two_targets(site, major):
     eventually(lambda: get(f"daq2{inner}/disk/_/total")[0] == 200, timeout=15,
                what="daq2's tree to return")
     assert get("summary")[1]["connected"] == 2
+
+
+# -- the section's keys, and the package without odin-control -------------------
+
+def test_importing_odin_status_never_needs_odin_control():
+    hide = "import sys; sys.modules['odin_control'] = sys.modules['odin'] = None; "
+    ok = subprocess.run([sys.executable, "-c", hide + "import odin_status; print('ok')"],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.strip() == "ok", ok.stderr
+    adapter = subprocess.run([sys.executable, "-c", hide + "import odin_status.odin_control"],
+                             capture_output=True, text=True, timeout=60)
+    assert adapter.returncode != 0
+    assert "needs odin-control installed" in adapter.stderr, adapter.stderr
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({"endpoint": "tcp://daq1:5040"}, [(None, "tcp://daq1:5040", None)]),
+    ({"endpoint": "tcp://daq1:5040", "pub": "tcp://daq1:6000"},
+     [(None, "tcp://daq1:5040", "tcp://daq1:6000")]),
+    # No endpoint: the service's own ctrl_endpoint from the same section, reached on loopback.
+    ({"ctrl_endpoint": "tcp://0.0.0.0:5050"}, [(None, "tcp://127.0.0.1:5050", None)]),
+    ({}, [(None, "tcp://127.0.0.1:5040", None)]),
+    ({"targets": "daq1=tcp://daq1:5040, daq2=tcp://daq2:5040", "pub": "daq2=tcp://daq2:6000"},
+     [("daq1", "tcp://daq1:5040", None), ("daq2", "tcp://daq2:5040", "tcp://daq2:6000")]),
+])
+def test_targets_from_the_section(options, expected):
+    from odin_status.odin_control import targets_from_options
+    assert [(t.name, t.endpoint, t.pub) for t in targets_from_options(options)] == expected
+
+
+@pytest.mark.parametrize("options, says", [
+    ({"endpoint": "daq1:5040"}, "'endpoint' must be a ZeroMQ endpoint"),
+    ({"targets": "daq1"}, "'targets' takes name=endpoint pairs"),
+    ({"targets": "connection=tcp://a:1"}, "cannot name a target"),
+    ({"targets": "a=tcp://a:1, a=tcp://b:1"}, "'a' is named twice"),
+    ({"targets": "a=tcp://a:1", "endpoint": "tcp://a:1"}, "not both"),
+    ({"targets": "a=tcp://a:1", "pub": "b=tcp://b:1"}, "not one of the targets"),
+])
+def test_a_bad_section_is_answered_with_a_sentence(options, says):
+    from odin_control.adapters.request import ApiAdapterRequest
+    from odin_status.odin_control import ConfigError, StatusAdapter, targets_from_options
+    with pytest.raises(ConfigError, match=says):
+        targets_from_options(options)
+    # The server keeps running; every GET says what is wrong.
+    adapter = StatusAdapter(**options)
+    try:
+        reply = adapter.get("disk", ApiAdapterRequest(None))
+        assert reply.status_code == 400
+        assert reply.data["error"].startswith("The odin-status adapter cannot run: ")
+        assert says in reply.data["error"]
+    finally:
+        adapter.cleanup()

@@ -269,8 +269,8 @@ class StatusAdapter(ApiAdapter):  # type: ignore[misc]  # odin-control ships no 
         try:
             targets = targets_from_options(self.options)
         except ConfigError as e:
-            self._config_error = f"[adapter] {e}"
-            log.error("odin-status adapter: %s", e)
+            self._config_error = f"The odin-status adapter cannot run: {e}."
+            log.error("%s", self._config_error)
             return
         self._multi = targets[0].name is not None
         for target in targets:
@@ -288,9 +288,7 @@ class StatusAdapter(ApiAdapter):  # type: ignore[misc]  # odin-control ships no 
         metadata = _ODIN.major >= 2 and wants_metadata(request)
         try:
             data, status = self.answer(path, metadata), 200
-        except ParameterTreeError as e:
-            data, status = {"error": str(e)}, 400
-        except _Silent as e:
+        except (ParameterTreeError, _NoAnswer) as e:
             data, status = {"error": str(e)}, 400
         except TypeError:
             # Below a number (odin's own trees raise TypeError here, an HTTP 500).
@@ -319,9 +317,9 @@ class StatusAdapter(ApiAdapter):  # type: ignore[misc]  # odin-control ships no 
 
     def answer(self, path: str, metadata: bool = False) -> Any:
         """What a GET of ``path`` answers, from memory. Raises ParameterTreeError
-        (invalid path) or _Silent (the path is in a silent service's tree)."""
+        (invalid path) or _NoAnswer (see there)."""
         if self._config_error is not None:
-            raise _Silent(self._config_error)
+            raise _NoAnswer(self._config_error)
         states = [(target, cache.state()) for target, cache in self._caches]
         first = path.split("/", 1)[0]
         for target, state in states:
@@ -330,7 +328,7 @@ class StatusAdapter(ApiAdapter):  # type: ignore[misc]  # odin-control ships no 
             else:
                 names_it = first not in ("", CONNECTION) if _ODIN.major >= 2 else first == "status"
             if names_it and not state.connected:
-                raise _Silent(f"'{path}' has no current value: {state.error}")
+                raise _NoAnswer(f"'{path}' has no current value: {state.error}")
         tree = ParameterTree(self._root(states))
         if _ODIN.major >= 2:
             return tree.get(path, with_metadata=metadata)
@@ -373,5 +371,6 @@ class StatusAdapter(ApiAdapter):  # type: ignore[misc]  # odin-control ships no 
             content_type="application/json", status_code=405)
 
 
-class _Silent(Exception):
-    """A GET into the tree of a service that is not sending snapshots."""
+class _NoAnswer(Exception):
+    """A GET that is a 400 for a reason of ours: the path is in the tree of a service
+    that sends no snapshots, or the adapter's section is wrong."""
