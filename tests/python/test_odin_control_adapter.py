@@ -373,6 +373,7 @@ def test_targets_from_the_section(options, expected):
     ({"endpoint": "daq1:5040"}, "'endpoint' must be a ZeroMQ endpoint"),
     ({"targets": "daq1"}, "'targets' takes name=endpoint pairs"),
     ({"targets": "connection=tcp://a:1"}, "cannot name a target"),
+    ({"targets": "daq-1=tcp://a:1"}, "cannot name a target"),  # not a PV name part
     ({"targets": "a=tcp://a:1, a=tcp://b:1"}, "'a' is named twice"),
     ({"targets": "a=tcp://a:1", "endpoint": "tcp://a:1"}, "not both"),
     ({"targets": "a=tcp://a:1", "pub": "b=tcp://b:1"}, "not one of the targets"),

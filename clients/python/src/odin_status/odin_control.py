@@ -110,7 +110,8 @@ class ConfigError(ValueError):
     """A key of the adapter's section that cannot be used, as a sentence."""
 
 
-_TARGET_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# Target names become path parts; fastcs-odin makes PVs only of [A-Za-z0-9_] parts.
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 def _pairs(key: str, value: str) -> Dict[str, str]:
