@@ -227,7 +227,8 @@ class SnapshotCache:
         if self._stop.is_set():
             return f"the cache for {self.endpoint} is closed"
         if age is None or self._received_wall is None:
-            return f"{self._waiting_for} (since {_clock(self._since)})"
+            waited = max(0.0, time.time() - self._since)
+            return f"{self._waiting_for} (for {waited:.1f} s, since {_clock(self._since)})"
         return (f"no snapshot from {self._pub} for {age:.1f} s (since {_clock(self._received_wall)}); "
                 f"the service at {self.endpoint} may have stopped")
 
