@@ -54,9 +54,9 @@ def request(endpoint, msg_val, params=None, msg_id=1, timeout_ms=3000, ctx=None)
 
 
 class Service:
-    def __init__(self, tmp_path, *args, prefix=()):
-        self.ctrl = f"ipc://{tmp_path}/ctrl"
-        self.pub = f"ipc://{tmp_path}/pub"
+    def __init__(self, tmp_path, *args, prefix=(), ctrl=None, pub=None):
+        self.ctrl = ctrl or f"ipc://{tmp_path}/ctrl"
+        self.pub = pub or f"ipc://{tmp_path}/pub"
         # `prefix` runs the service through a command that execs it
         # (ip netns exec, setpriv), so the PID is still the service's.
         self.proc = subprocess.Popen(
