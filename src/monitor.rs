@@ -67,6 +67,11 @@ impl Telemetry {
         self.max_cycle = self.max_cycle.max(took);
     }
 
+    /// `reset_statistics`: the worst cycle is looked for again from now on.
+    pub fn reset_max(&mut self) {
+        self.max_cycle = Duration::ZERO;
+    }
+
     /// The `monitor` block of the tree of `cycle`.
     pub fn monitor(&self, cycle: u32, sampler: &Sampler) -> Monitor {
         Monitor {

@@ -83,6 +83,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .display();
         return super::fail(format!("--log-file {shown} cannot be opened: {e}"));
     }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     match server::run(config, sources) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => super::fail(e),

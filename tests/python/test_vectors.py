@@ -256,6 +256,7 @@ def test_vectors(file, serve, spawn):
 STATE_ERRORS = (
     "Invalid path: ",
     "configure is disabled",
+    "reset_statistics is disabled",
     "which is not configured",
     "which is already configured",
     "would share the tree key",
@@ -265,8 +266,8 @@ STATE_ERRORS = (
 
 
 def test_vector_files_exist_and_count():
-    assert VECTOR_FILES == ["commands.json", "configure.json", "malformed.json", "paths.json",
-                            "process.json"]
+    assert VECTOR_FILES == ["commands.json", "configure.json", "malformed.json", "odin_data.json",
+                            "paths.json", "process.json"]
     names = [(f, v["name"]) for f in VECTOR_FILES for v in load(f)["vectors"]]
     assert len(names) == len(set(names))
     assert len(names) >= 60
