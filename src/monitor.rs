@@ -88,3 +88,20 @@ impl Telemetry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_looks_for_the_worst_cycle_again() {
+        let mut telemetry = Telemetry::new(Duration::from_secs(1));
+        telemetry.record_cycle(Duration::from_millis(30));
+        telemetry.record_cycle(Duration::from_millis(2));
+        assert_eq!(telemetry.max_cycle, Duration::from_millis(30));
+        telemetry.reset_max();
+        telemetry.record_cycle(Duration::from_millis(3));
+        assert_eq!(telemetry.max_cycle, Duration::from_millis(3));
+        assert_eq!(telemetry.last_cycle, Duration::from_millis(3));
+    }
+}
