@@ -10,7 +10,8 @@ use crate::server;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// odin-control config file (INI); options come from its [adapter.status] section.
+    /// odin-control config file (INI); options come from its [adapter.status] section,
+    /// each under the key request_configuration names it (--ctrl: ctrl_endpoint).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The config file section to read instead of [adapter.status].
@@ -46,7 +47,7 @@ pub struct ServeArgs {
     /// Log to FILE instead of stderr; SIGHUP reopens it (for logrotate).
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
-    /// Let `configure` requests change what is monitored (off by default).
+    /// Let `configure` requests change what is monitored, and `reset_statistics` (off by default).
     #[arg(long)]
     allow_configure: bool,
     /// A limit that gives nodes a severity, e.g. disk_percent_warn=90 (repeatable).
