@@ -125,20 +125,6 @@ fn shape(value: &Value) -> Value {
     }
 }
 
-fn summary(svc: &Service, key: &str) -> Value {
-    ack_params(svc.get(&format!("process_summary/{key}")))
-}
-
-fn counts(s: &Value) -> (u64, &str, u64, u64, u64) {
-    (
-        s["count"].as_u64().unwrap(),
-        s["state"].as_str().unwrap(),
-        s["starts"].as_u64().unwrap(),
-        s["exits"].as_u64().unwrap(),
-        s["restarts"].as_u64().unwrap(),
-    )
-}
-
 #[test]
 fn reset_statistics_restarts_the_counts() {
     let dir = TempDir::new("reset");

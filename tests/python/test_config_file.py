@@ -8,7 +8,7 @@ import time
 
 import msgpack
 import zmq
-from conftest import BIN, eventually, request
+from conftest import BIN, eventually, request, stop
 from odin_control.adapters.system_status import SystemStatusController
 
 SECTION = "adapter.status"
@@ -49,13 +49,7 @@ class Served:
                                      stderr=self._log_file)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
         self._log_file.close()
 
     def lines(self):
