@@ -82,7 +82,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .as_deref()
             .unwrap_or(std::path::Path::new(""))
             .display();
-        return super::fail(format!("--log-file {shown} cannot be opened: {e}"));
+        // The file's key when the flag did not give it.
+        let origin = match sources.log_file {
+            Some(_) => "--log-file",
+            None => "log_file",
+        };
+        return super::fail(format!("{origin} {shown} cannot be opened: {e}"));
     }
     for warning in &config.warnings {
         tracing::warn!("{warning}");
