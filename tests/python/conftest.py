@@ -53,6 +53,17 @@ def request(endpoint, msg_val, params=None, msg_id=1, timeout_ms=3000, ctx=None)
         sock.close()
 
 
+def stop(proc):
+    """SIGTERM, then SIGKILL if it has not exited within 5 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Service:
     def __init__(self, tmp_path, *args, prefix=(), ctrl=None, pub=None):
         self.ctrl = ctrl or f"ipc://{tmp_path}/ctrl"
@@ -83,13 +94,7 @@ class Service:
         return reply["params"]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
         self.proc.stderr.close()
 
 
