@@ -164,3 +164,22 @@ def test_bad_arguments_are_refused():
         SnapshotCache()
     with pytest.raises(ValueError, match="must be a ZeroMQ endpoint"):
         SnapshotCache("daq1:5040")
+
+
+def test_a_service_back_on_another_publisher_is_followed(tmp_path):
+    where = tmp_path / "svc"
+    where.mkdir()
+    svc = Service(where, "--rate", "5")
+    cache = SnapshotCache(svc.ctrl)
+    try:
+        assert cache.wait_for_snapshot(10), cache.state().error
+        svc.stop()
+        eventually(lambda: state_when(cache, connected=False), timeout=10, what="silence")
+        moved = f"ipc://{where}/pub-moved"
+        svc = Service(where, "--rate", "5", pub=moved)
+        back = eventually(lambda: state_when(cache, connected=True), timeout=15,
+                          what="the cache to follow the new publisher")
+        assert back.pub == moved and back.configuration["pub_endpoint"] == moved
+    finally:
+        cache.close()
+        svc.stop()

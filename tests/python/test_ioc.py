@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import Service, eventually, terminate
+from conftest import Service, eventually, stop
 
 from odin_status import StatusClient, StatusSubscriber
 from odin_status.ioc import pv_key
@@ -111,7 +111,8 @@ class Ioc:
         return "".join(self.output)
 
     def stop(self):
-        return terminate(self.proc, timeout=10)
+        stop(self.proc)
+        return self.proc.returncode
 
 
 @pytest.fixture

@@ -162,6 +162,7 @@ class SnapshotCache:
         self._configuration: Optional[Dict[str, Any]] = None
         self._interval: Optional[float] = None
         self._since = time.time()
+        self._failure: Optional[str] = None
         self._waiting_for = ("no answer yet from the control endpoint " + self.endpoint
                              if pub is None else f"no snapshot yet from {pub}")
 
@@ -178,7 +179,8 @@ class SnapshotCache:
         with self._lock:
             limit = self._stale_limit()
             age = None if self._received is None else now - self._received
-            connected = age is not None and age <= limit and not self._stop.is_set()
+            connected = (age is not None and age <= limit and not self._stop.is_set()
+                         and self._failure is None)
             error = None if connected else self._error(age)
             return CacheState(
                 endpoint=self.endpoint, pub=self._pub, connected=connected,
@@ -209,6 +211,11 @@ class SnapshotCache:
     def closed(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread still runs (after ``close``, only while it finishes a request)."""
+        return self._thread.is_alive()
+
     def __enter__(self) -> SnapshotCache:
         return self
 
@@ -228,10 +235,13 @@ class SnapshotCache:
 
     def _error(self, age: Optional[float]) -> str:
         """Why there is no current snapshot, as a sentence (called under the lock)."""
+        if self._failure is not None:
+            return self._failure
         if self._stop.is_set():
             return f"the cache for {self.endpoint} is closed"
         if age is None or self._received_wall is None:
-            return f"{self._waiting_for} (since {_clock(self._since)})"
+            waited = max(0.0, time.time() - self._since)
+            return f"{self._waiting_for} (for {waited:.1f} s, since {_clock(self._since)})"
         return (f"no snapshot from {self._pub} for {age:.1f} s (since {_clock(self._received_wall)}); "
                 f"the service at {self.endpoint} may have stopped")
 
@@ -243,6 +253,7 @@ class SnapshotCache:
         # When to ask the control socket next (0: now); None: no need to.
         ask_at: Optional[float] = 0.0 if self._control is not None else None
         last_cycle: Optional[int] = None
+        current = False  # snapshots arrive in time (for logging the changes only)
         try:
             if self._control is not None:
                 client = StatusClient(self._control, timeout=_REQUEST_TIMEOUT,
@@ -262,6 +273,9 @@ class SnapshotCache:
                 if sub is None:
                     self._stop.wait(_TICK)
                     continue
+                if quiet and current:
+                    log.warning("%s", self.state().error)
+                current = current and not quiet
                 if quiet and client is not None and ask_at is None:
                     # The stream stopped: the service may come back elsewhere.
                     ask_at = time.monotonic() + _RETRY_INTERVAL
@@ -271,6 +285,9 @@ class SnapshotCache:
                 if snapshot.msg_val != "status":
                     self._call(self.on_notification, snapshot)
                     continue
+                if not current:
+                    log.info("snapshots from %s arrive (cycle %d)", pub, snapshot.cycle)
+                    current = True
                 restarted = last_cycle is not None and snapshot.cycle <= last_cycle
                 last_cycle = snapshot.cycle
                 self._keep(snapshot)
@@ -278,9 +295,11 @@ class SnapshotCache:
                     # Back after a silence, or a new service: its configuration may differ.
                     ask_at = 0.0
                 self._call(self.on_snapshot, snapshot)
-        except Exception:  # noqa: BLE001 - the thread must say why it died, not vanish
+        except Exception as e:  # noqa: BLE001 - the thread must say why it died, not vanish
             log.exception("the odin-status cache for %s stopped on an unexpected error",
                           self.endpoint)
+            with self._lock:
+                self._failure = f"the cache for {self.endpoint} stopped on an unexpected error: {e!r}"
         finally:
             if sub is not None:
                 sub.close()
