@@ -337,3 +337,65 @@ def test_bad_use_is_told_in_a_sentence():
         r = run(*args)
         assert r.returncode == 2 and words in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
+
+
+def test_odd_trees_never_stop_it(tmp_path, ioc):
+    """A publisher the test controls sends a tree whose leaves have the wrong
+    types, then a good one: the IOC marks the odd values INVALID and carries
+    on; silent for --stale-after seconds, everything goes INVALID."""
+    import zmq
+
+    good = {"disk": {"_": {"percent": 42.5, "free": 10, "total": 20, "time_to_full": None}},
+            "network": {}, "process": {}, "process_summary": {},
+            "host": {"cpu_percent": 1.5, "memory_percent": 2.5, "load_average": [0.5, 0, 0],
+                     "uptime": 100.0},
+            "monitor": {"update_interval": 0.2}}
+    odd = {"disk": {"_": {"percent": "full", "free": [1], "total": True}},
+           "network": [], "process_summary": "none", "host": {"load_average": []},
+           "monitor": {"update_interval": "fast"}}
+    sock = zmq.Context.instance().socket(zmq.PUB)
+    sock.linger = 0
+    pub = f"ipc://{tmp_path}/pub"
+    sock.bind(pub)
+    sending = {"tree": good, "on": True}
+    stop_sending = threading.Event()
+
+    def send():
+        cycle = 0
+        while not stop_sending.wait(0.2):
+            if sending["on"]:
+                cycle += 1
+                sock.send_json({"msg_type": "notify", "msg_val": "status", "id": cycle,
+                                "timestamp": datetime.now().isoformat(),
+                                "params": sending["tree"]})
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    prefix = f"ODST{os.getpid()}-3"
+    the_ioc = ioc("--prefix", prefix, "--pub", pub, "--stale-after", "1")
+    try:
+        eventually(lambda: epics.caget(f"{prefix}:DISK:_:PERCENT", timeout=1) == 42.5,
+                   timeout=30, what=f"{prefix}:DISK:_:PERCENT\n{the_ioc.log()}")
+        sending["tree"] = odd
+        eventually(lambda: read(f"{prefix}:DISK:_:PERCENT")["severity"] == INVALID,
+                   what="the odd percent INVALID")
+        for name in ("DISK:_:FREE", "DISK:_:TOTAL", "HOST:LOAD1", "HOST:CPU"):
+            md = read(f"{prefix}:{name}")
+            assert (md["severity"], md["status"]) == (INVALID, UDF_ALARM), (name, md)
+        assert read(f"{prefix}:DISK:_:PERCENT")["value"] == 42.5  # the last value stays
+        assert epics.caget(f"{prefix}:CONNECTED") == 1
+        sending["tree"] = good
+        eventually(lambda: read(f"{prefix}:DISK:_:PERCENT")["severity"] == NO_ALARM,
+                   what="the percent valid again")
+        # Silent past --stale-after (1 s): INVALID, TIMEOUT.
+        sending["on"] = False
+        stopped = time.monotonic()
+        eventually(lambda: read(f"{prefix}:HOST:CPU")["status"] == TIMEOUT_ALARM, timeout=10,
+                   what="the PVs INVALID after 1 s of silence")
+        assert 1.0 - 0.3 <= time.monotonic() - stopped < 1.0 + 3.0
+        assert epics.caget(f"{prefix}:CONNECTED") == 0
+        assert the_ioc.proc.poll() is None and "Traceback" not in the_ioc.log(), the_ioc.log()
+    finally:
+        stop_sending.set()
+        sender.join(2)
+        sock.close()
