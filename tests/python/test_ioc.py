@@ -28,6 +28,9 @@ from odin_status.ioc import pv_key
 epics = pytest.importorskip("epics", reason="pyepics is not installed (run-tests.sh installs it)")
 pytest.importorskip("softioc", reason="softioc is not installed (run-tests.sh installs it)")
 
+# pyepics warns on every read that times out, as reads do until the IOC is up.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:epics.ca")
+
 IOC = str(Path(sys.executable).parent / "odin-status-ioc")
 NO_ALARM, MINOR, MAJOR, INVALID = 0, 1, 2, 3
 HIGH_ALARM, TIMEOUT_ALARM, STATE_ALARM, UDF_ALARM = 4, 10, 7, 17
@@ -184,6 +187,32 @@ def expected_pvs(prefix, tree, process):
 def test_pv_names_follow_the_issue():
     assert [pv_key(k) for k in ["/", "/data", "stFrameProcessor1.sh", "eth0.100", "a b:c"]] \
         == ["_", "_data", "stFrameProcessor1_sh", "eth0_100", "a_b_c"]
+
+
+def test_leaves_become_record_values_or_none():
+    """The table's reading of leaves, without EPICS: what a record can hold, or
+    None (then INVALID), never an exception."""
+    from odin_status.ioc import table as t
+
+    ai, longin, bi, mbbi = (t.Row("X", (), kind, "") for kind in (t.AI, t.LONGIN, t.BI, t.MBBI))
+    assert [t.record_value(ai, v) for v in (1, 2.5, None, "1", True, float("nan"), [1])] \
+        == [1.0, 2.5, None, None, None, None, None]
+    assert [t.record_value(longin, v) for v in (3, 2**40, -2**40, 1.9)] \
+        == [3, 2**31 - 1, -2**31, 1]
+    assert [t.record_value(bi, v) for v in (True, False, 1)] == [1, 0, None]
+    assert [t.record_value(mbbi, v) for v in ("ok", "missing", "extra", "unknown", "odd", 1)] \
+        == [0, 1, 2, 3, None, None]
+    assert t.node_severity({"severity": "major"}) == MAJOR
+    assert t.node_severity({"severity": 3}) == t.node_severity([]) == NO_ALARM
+    assert t.process_severity({"process": {"fp": {"1": {"severity": "minor"},
+                                                   "2": {"severity": "major"}}}}, "fp") == MAJOR
+    free = next(r for r in t.TABLE[1].rows if r.suffix == "FREE")
+    assert (t.alarm_status(free, MINOR), t.alarm_status(ai, MAJOR)) == (6, 3)  # LOW, HIHI
+    config = {"disks": ["/", "/data", 7], "interfaces": "eth0", "processes": ["fp:2", "a:b"]}
+    assert t.configured_keys(config, "disk") == ["_", "_data"]
+    assert t.configured_keys(config, "network") == []
+    assert t.configured_keys(config, "process_summary") == ["fp", "a:b"]
+    assert t.snapshot_time("not a time", 12.5) == 12.5
 
 
 def test_pvs_follow_the_service_through_a_stop_and_a_restart(tmp_path, spawn, ioc):
