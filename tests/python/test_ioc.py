@@ -358,6 +358,7 @@ def test_bad_use_is_told_in_a_sentence():
     for args, words in [
         (("--prefix", "P"), "give at least one --pub"),
         (("--prefix", "P", "--pub", "nonsense"), "must be a ZeroMQ endpoint"),
+        (("--prefix", "P", "--pub", "tcp://no-port"), "must be a ZeroMQ endpoint"),
         (("--prefix", "P", "--pub", "a=tcp://h:1", "--pub", "tcp://h:3"), "needs a NAME="),
         (("--prefix", "P", "--pub", "a b=tcp://h:1"), "only letters, digits"),
         (("--prefix", "P", "--pub", "tcp://h:1", "--stale-after", "0"), "above 0 seconds"),

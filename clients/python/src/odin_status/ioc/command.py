@@ -10,7 +10,9 @@ import signal
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import zmq
 
 from ..cache import SnapshotCache
 from .records import Service, create_records, plan, run_updates
@@ -33,13 +35,26 @@ def _named(values: Optional[List[str]], flag: str) -> Dict[Optional[str], str]:
             if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
                 raise ValueError(f"{flag} {value}: a service name may hold only letters, "
                                  "digits, '_' and '-'")
-        if "://" not in endpoint:
+        if "://" not in endpoint or not _connectable(endpoint):
             raise ValueError(f"{flag} {value}: the endpoint must be a ZeroMQ endpoint such "
                              "as tcp://127.0.0.1:5041")
         if name in out:
             raise ValueError(f"{flag} names service {name or '(unnamed)'} twice")
         out[name] = endpoint
     return out
+
+
+def _connectable(endpoint: str) -> bool:
+    """Whether ZeroMQ accepts the endpoint (a typo is then told at start, not
+    found later in a log)."""
+    sock: zmq.Socket[Any] = zmq.Context.instance().socket(zmq.SUB)
+    try:
+        sock.connect(endpoint)
+        return True
+    except zmq.ZMQError:
+        return False
+    finally:
+        sock.close(linger=0)
 
 
 def derived_ctrl(pub: str) -> Optional[str]:
@@ -112,10 +127,14 @@ def wait_for_start(services: List[Service], wait: float) -> None:
                         service.label, wait, service.cache.state().error)
     for service in services:
         limit = min(deadline, time.monotonic() + _CONFIGURATION_WAIT)
-        while service.cache.state().configuration is None and service.cache.state().pub \
-                and service.cache.endpoint != service.cache.state().pub \
-                and time.monotonic() < limit:
+        while _awaits_configuration(service.cache) and time.monotonic() < limit:
             time.sleep(0.05)
+
+
+def _awaits_configuration(cache: SnapshotCache) -> bool:
+    """A control socket is known beside the publisher and has not answered yet."""
+    state = cache.state()
+    return state.configuration is None and state.pub is not None and cache.endpoint != state.pub
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
