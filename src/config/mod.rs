@@ -71,6 +71,8 @@ pub struct Sources {
     pub allow_configure: bool,
     /// `--threshold NAME=LIMIT`, each as given.
     pub thresholds: Vec<String>,
+    /// `--metrics ADDR`.
+    pub metrics: Option<String>,
 }
 
 /// A checked configuration.
@@ -94,6 +96,8 @@ pub struct Config {
     pub allow_configure: bool,
     /// Limits that give nodes a `severity`; none by default.
     pub thresholds: Limits,
+    /// Where Prometheus scrapes `/metrics`; off by default.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +168,10 @@ impl Config {
                 None => false,
             };
         let thresholds = thresholds(&sources.thresholds, file.as_ref())?;
+        let metrics = match pick(&sources.metrics, "metrics")? {
+            Some((v, origin)) => parse_metrics(&v, &origin)?,
+            None => None,
+        };
         let ctrl_endpoint =
             check_endpoint(sources.ctrl.as_deref().unwrap_or(DEFAULT_CTRL), "--ctrl")?;
         let pub_endpoint =
@@ -217,12 +225,27 @@ impl Config {
             log_file: sources.log_file.clone(),
             allow_configure,
             thresholds,
+            metrics,
         })
     }
 
     /// Seconds between cycles.
     pub fn interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(1.0 / self.rate)
+    }
+}
+
+/// `metrics`: an address and port to listen on; empty means off.
+fn parse_metrics(value: &str, origin: &str) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match value.parse() {
+        Ok(addr) => Ok(Some(addr)),
+        Err(_) => fail(format!(
+            "{origin} must be an IP address and port such as 127.0.0.1:9640, not '{value}'"
+        )),
     }
 }
 
@@ -601,6 +624,13 @@ mod tests {
             ),
             (
                 Sources {
+                    metrics: Some("localhost".into()),
+                    ..Sources::default()
+                },
+                "--metrics must be an IP address and port such as 127.0.0.1:9640, not 'localhost'",
+            ),
+            (
+                Sources {
                     ipc_mode: Some("999".into()),
                     ..Sources::default()
                 },
@@ -617,6 +647,19 @@ mod tests {
         for (sources, message) in cases {
             assert_eq!(Config::load(&sources).unwrap_err().to_string(), message);
         }
+    }
+
+    #[test]
+    fn metrics_is_off_unless_given() {
+        assert_eq!(Config::load(&Sources::default()).unwrap().metrics, None);
+        let (_f, s) = with_file("[adapter.status]\nmetrics = 127.0.0.1:9640\n");
+        assert_eq!(
+            Config::load(&s).unwrap().metrics,
+            Some(([127, 0, 0, 1], 9640).into())
+        );
+        let (_f, mut s) = with_file("[adapter.status]\nmetrics = 127.0.0.1:9640\n");
+        s.metrics = Some(String::new());
+        assert_eq!(Config::load(&s).unwrap().metrics, None, "the flag wins");
     }
 
     #[test]
