@@ -38,6 +38,8 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a client has to take a whole response.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long input is drained after an answer that closes the connection.
+const LINGER: Duration = Duration::from_secs(1);
 /// Connections served at once; a scraper needs one.
 pub const MAX_CONNECTIONS: usize = 16;
 
@@ -132,11 +134,33 @@ async fn connection(mut stream: TcpStream, source: Source) {
             ),
         };
         let sent = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&response.bytes())).await;
-        if !matches!(sent, Ok(Ok(()))) || response.close {
-            let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+        if response.close {
+            linger(stream).await;
             return;
         }
     }
+}
+
+/// Closes after an answer the client may still be sending into: our side
+/// first, then what still arrives is read and dropped for a moment. Closing
+/// with unread input would reset the connection, and a reset can destroy the
+/// answer before the client reads it.
+async fn linger(mut stream: TcpStream) {
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+    let mut sink = [0u8; 1024];
+    let drain = async {
+        let mut left = MAX_HEAD * 8;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 enum HeadError {
