@@ -105,7 +105,10 @@ fn closed(stream: &mut TcpStream) -> bool {
 
 #[test]
 fn get_serves_both_formats_and_everything_else_is_refused() {
-    let (svc, address) = serve_metrics(&["--processes", "no-such-process-metrics-test:1"]);
+    let (svc, address) = serve_metrics(&[
+        "--processes",
+        "no-such-process-metrics-test:1,fp1=no-such-process-metrics-labelled",
+    ]);
 
     let plain = exchange(&address, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(plain.status, 200);
@@ -124,6 +127,10 @@ fn get_serves_both_formats_and_everything_else_is_refused() {
     assert!(plain.body.contains(
         "odin_status_process_state{name=\"no-such-process-metrics-test\",state=\"missing\"} 1\n"
     ));
+    // A labelled name is shown by its label, as in the tree.
+    assert!(plain
+        .body
+        .contains("odin_status_process_running{name=\"fp1\"} 0\n"));
     assert!(!plain.body.contains("# EOF"));
 
     let open = exchange(
