@@ -195,8 +195,10 @@ fn get_serves_both_formats_and_everything_else_is_refused() {
     assert_eq!(last.header("connection"), Some("close"));
     assert!(closed(&mut stream));
 
-    // The control socket is unaffected.
+    // The control socket is unaffected, and names the metrics address.
     assert_eq!(svc.get("network/lo")["msg_type"], "ack");
+    let configuration = svc.ask("request_configuration", 2, serde_json::json!({}));
+    assert_eq!(configuration["params"]["metrics"], address.as_str());
 }
 
 #[test]

@@ -6,7 +6,6 @@ installs when it runs as root."""
 
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import eventually
+from conftest import eventually, stop
 
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
@@ -43,23 +42,10 @@ def fetch(url, accept=None):
 
 
 @pytest.fixture
-def worker(tmp_path):
-    """worker(name) starts a Python process whose name is `name` (through a
-    link to the interpreter), busy for 0.3 s of CPU and then asleep."""
-    procs = []
-
-    def start(name):
-        link = tmp_path / name
-        if not link.exists():
-            link.symlink_to(sys.executable)
-        proc = subprocess.Popen([str(link), "-c", WORKER], stdout=subprocess.DEVNULL)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
+def worker(spawn):
+    """worker(name) starts a Python process named `name`, busy for 0.3 s of
+    CPU and then asleep."""
+    return lambda name: spawn(name, sys.executable, "-c", WORKER)
 
 
 @needs_prometheus
@@ -127,12 +113,7 @@ class Prometheus:
         return float(result[0]["value"][1]) if result else None
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
         self.log.close()
 
 
