@@ -7,6 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# promtool and a Prometheus server check /metrics (Debian package prometheus).
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    else
+        echo "run-tests.sh: promtool/prometheus missing and not root; the Prometheus tests will be skipped" >&2
+    fi
+fi
+
 venv="${ODIN_STATUS_VENV:-.venv}"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"

@@ -12,8 +12,9 @@
 //! from the command line: a process name in an argument would make cargo, or
 //! any other process holding that argument, match it.) Flags:
 //!
-//! - `--mode cycle|publish|answer|all` (default `all`); `answer` times the
-//!   control thread's work for one `get` (leaf `ODIN_BENCH_LEAF`, and the whole tree)
+//! - `--mode cycle|publish|answer|metrics|all` (default `all`); `answer` times the
+//!   control thread's work for one `get` (leaf `ODIN_BENCH_LEAF`, and the whole tree);
+//!   `metrics` times rendering `/metrics` from the tree, in both formats
 //! - `--seconds S`: wall time of each measured segment (default 0.5)
 //! - `--rounds R`: segments per figure, interleaved; medians are reported (default 5)
 //! - `--publishes N`: frames sent per encoding in the publish measurement (default 1000)
@@ -451,6 +452,30 @@ fn measure_answer(o: &Options, config: &Config, out: &mut Out) {
     out.put("answer_tree_us", format!("{:.1}", r[1].0));
 }
 
+/// What a scrape costs besides the socket: rendering the latest tree.
+fn measure_metrics(o: &Options, config: &Config, out: &mut Out) {
+    use odin_status::metrics::{render, Format};
+    let mut sampler = Sampler::new(&config.disks, &config.interfaces, &config.processes);
+    let _ = sampler.sample();
+    let snapshot = sampler.sample();
+    let tree = snapshot.to_tree();
+    let matched: usize = snapshot.processes.iter().map(|(_, p)| p.len()).sum();
+    let mut text = || {
+        black_box(render(&tree, &config.disks, Format::Prometheus));
+    };
+    let mut open = || {
+        black_box(render(&tree, &config.disks, Format::OpenMetrics));
+    };
+    let r = interleaved(o, &mut [&mut text, &mut open]);
+    out.put("metrics_matched", matched);
+    out.put(
+        "metrics_bytes",
+        render(&tree, &config.disks, Format::Prometheus).len(),
+    );
+    out.put("metrics_text_us", format!("{:.1}", r[0].0));
+    out.put("metrics_openmetrics_us", format!("{:.1}", r[1].0));
+}
+
 struct Config {
     disks: Vec<String>,
     interfaces: Vec<String>,
@@ -502,6 +527,9 @@ fn main() {
     if o.mode == "answer" || o.mode == "all" {
         measure_answer(&o, &config, &mut out);
     }
+    if o.mode == "metrics" || o.mode == "all" {
+        measure_metrics(&o, &config, &mut out);
+    }
     for c in &mut children {
         let _ = c.kill();
         let _ = c.wait();
@@ -538,6 +566,16 @@ fn main() {
             "Answering one request in-process (us, CPU): get leaf {}, get whole tree {}",
             out.get("answer_leaf_us"),
             out.get("answer_tree_us")
+        );
+        println!();
+    }
+    if o.mode == "metrics" || o.mode == "all" {
+        println!(
+            "Rendering /metrics for {} matched processes (us, CPU): Prometheus text {}, OpenMetrics {} ({} bytes)",
+            out.get("metrics_matched"),
+            out.get("metrics_text_us"),
+            out.get("metrics_openmetrics_us"),
+            out.get("metrics_bytes"),
         );
         println!();
     }

@@ -4,12 +4,13 @@
 //! Data flows one way: [`sample`] reads the host into a [`snapshot::Snapshot`],
 //! which becomes a [`tree::Node`]; [`command`] answers requests against that
 //! tree and [`server`] publishes it, over the sockets in [`transport`], in the
-//! wire form of [`protocol`].
+//! wire form of [`protocol`]; [`metrics`] renders it for Prometheus.
 
 pub mod cli;
 pub mod command;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod monitor;
 pub mod protocol;
 pub mod sample;

@@ -21,6 +21,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::command::{Command, Context};
 use crate::config::{Config, Encoding, Live, Sources};
+use crate::metrics;
 use crate::monitor::{Counters, Telemetry};
 use crate::protocol::{decode_request, nack, Malformed, Message, MsgType};
 use crate::sample::{present_interfaces, Sampler};
@@ -60,7 +61,21 @@ pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
             return Err(e);
         }
     };
-    for endpoint in [&config.ctrl_endpoint, &config.pub_endpoint] {
+    let metrics = match config.metrics.map(metrics::http::bind).transpose() {
+        Ok(listener) => listener,
+        Err(e) => {
+            drop((control, publisher));
+            remove_ipc_file(&config.ctrl_endpoint);
+            remove_ipc_file(&config.pub_endpoint);
+            return Err(e);
+        }
+    };
+    // The metrics address is checked by the same rule as a tcp endpoint.
+    let metrics_endpoint = config.metrics.map(|a| format!("tcp://{a}"));
+    for endpoint in [&config.ctrl_endpoint, &config.pub_endpoint]
+        .into_iter()
+        .chain(metrics_endpoint.as_ref())
+    {
         if transport::reachable_from_network(endpoint) {
             tracing::warn!(
                 "{endpoint} is not a loopback address: the status tree becomes readable by the network"
@@ -110,10 +125,24 @@ pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
         .enable_time()
         .enable_io()
         .build();
+    let scrapes = metrics.map(|listener| {
+        let source = metrics::http::Source {
+            latest: Arc::clone(&latest),
+            settings: Arc::clone(&settings),
+        };
+        if let Some(address) = config.metrics {
+            tracing::info!("serving metrics on http://{address}/metrics");
+        }
+        metrics::http::serve(listener, source)
+    });
     let result = match runtime {
-        Ok(runtime) => runtime.block_on(sample_until_signal(
-            cycles, alarms, &latest, outbox, &settings, &sources,
-        )),
+        Ok(runtime) => runtime.block_on(async {
+            // Scrapes are served between cycles on this same runtime.
+            if let Some(scrapes) = scrapes {
+                tokio::spawn(scrapes);
+            }
+            sample_until_signal(cycles, alarms, &latest, outbox, &settings, &sources).await
+        }),
         Err(e) => Err(e),
     };
     if let Err(e) = result {

@@ -29,6 +29,7 @@ pub struct Settings {
     max_message_size: i64,
     ipc_mode: u32,
     log_file: Option<PathBuf>,
+    metrics: Option<std::net::SocketAddr>,
     live: watch::Sender<Arc<Live>>,
     /// A `reset_statistics` waits for the sampling loop's next cycle.
     reset: AtomicBool,
@@ -43,6 +44,7 @@ impl Settings {
             max_message_size: config.max_message_size,
             ipc_mode: config.ipc_mode,
             log_file: config.log_file.clone(),
+            metrics: config.metrics,
             live: watch::Sender::new(Arc::new(live)),
             reset: AtomicBool::new(false),
         }
@@ -100,6 +102,11 @@ impl Settings {
             .with("ipc_mode", Leaf::str(format!("{:o}", self.ipc_mode)))
             .with("log_file", log_file)
             .with("allow_configure", Leaf::bool(live.allow_configure))
+            .with(
+                "metrics",
+                self.metrics
+                    .map_or(Leaf::null(Kind::Str), |a| Leaf::str(a.to_string())),
+            )
             .with("thresholds", limits)
     }
 

@@ -95,6 +95,34 @@ pub struct NetStats {
     pub mtu: Option<u64>,
 }
 
+/// CPU time a process has used since it started, in clock ticks
+/// (`utime` and `stime` of `/proc/PID/stat`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTicks {
+    pub user: u64,
+    pub system: u64,
+}
+
+impl CpuTicks {
+    pub fn both(self) -> u64 {
+        self.user.saturating_add(self.system)
+    }
+}
+
+impl std::ops::AddAssign for CpuTicks {
+    fn add_assign(&mut self, other: CpuTicks) {
+        self.user = self.user.saturating_add(other.user);
+        self.system = self.system.saturating_add(other.system);
+    }
+}
+
+/// CPU time in seconds, user and system.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuSeconds {
+    pub user: f64,
+    pub system: f64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessStats {
     pub pid: i32,
@@ -109,6 +137,7 @@ pub struct ProcessStats {
     pub num_threads: u64,
     /// `None` when its `fd` directory cannot be listed (another user's process).
     pub num_fds: Option<u64>,
+    pub cpu_ticks: CpuTicks,
 }
 
 /// `process_summary/<name>`: the processes of one name taken together.
@@ -128,6 +157,9 @@ pub struct ProcessSummary {
     pub num_threads: u64,
     /// `None` when any reported process's descriptors cannot be counted.
     pub num_fds: Option<u64>,
+    /// CPU time of the processes known now, plus the last seen CPU time of
+    /// those that exited since the service started: it never goes back.
+    pub cpu_seconds: CpuSeconds,
 }
 
 impl ProcessSummary {
@@ -168,6 +200,15 @@ impl ProcessSummary {
             .with(
                 "num_fds",
                 self.num_fds.map_or(Leaf::null(Kind::Int), Leaf::int),
+            )
+            .with(
+                "cpu_seconds_total",
+                Leaf::float(self.cpu_seconds.user + self.cpu_seconds.system),
+            )
+            .with("cpu_user_seconds_total", Leaf::float(self.cpu_seconds.user))
+            .with(
+                "cpu_system_seconds_total",
+                Leaf::float(self.cpu_seconds.system),
             )
     }
 }
@@ -461,6 +502,7 @@ mod tests {
                         start_time: 100,
                         num_threads: 1,
                         num_fds: Some(3),
+                        cpu_ticks: CpuTicks { user: 7, system: 3 },
                     }],
                 ),
                 ("absent".into(), vec![]),
@@ -500,6 +542,10 @@ mod tests {
                     memory_rss: 0,
                     num_threads: 0,
                     num_fds: None,
+                    cpu_seconds: CpuSeconds {
+                        user: 1.5,
+                        system: 0.25,
+                    },
                 },
             )],
             events: vec![],
@@ -527,7 +573,9 @@ mod tests {
                     "absent": {"count": 0, "expected": 1, "state": "missing", "starts": 2,
                         "exits": 2, "restarts": 1, "last_start": null,
                         "last_exit": timestamp_at(SystemTime::UNIX_EPOCH), "uptime": null,
-                        "cpu_percent": 0.0, "memory_rss": 0, "num_threads": 0, "num_fds": null}
+                        "cpu_percent": 0.0, "memory_rss": 0, "num_threads": 0, "num_fds": null,
+                        "cpu_seconds_total": 1.75, "cpu_user_seconds_total": 1.5,
+                        "cpu_system_seconds_total": 0.25}
                 },
                 "host": {"hostname": "daq1", "uptime": 12.5, "boot_time": 1764141600,
                     "load_average": [0.5, 0.25, 0.0], "cpu_percent": 25.0,

@@ -46,6 +46,13 @@ pub enum TransportError {
     },
     #[error("socket error: {0}")]
     Socket(#[from] zmq::Error),
+    /// The HTTP listener of `--metrics`.
+    #[error("{flag} cannot listen on {address}: {reason}")]
+    Listen {
+        flag: &'static str,
+        address: std::net::SocketAddr,
+        reason: std::io::Error,
+    },
 }
 
 /// Polls one socket for input. A signal arriving mid-wait (EINTR) counts as

@@ -163,7 +163,7 @@ fn configuration_and_version() {
             "disks": ["/tmp"], "interfaces": ["lo"], "processes": ["a", "b:2"], "rate": 4.0,
             "ctrl_endpoint": svc.ctrl, "pub_endpoint": svc.publish, "pub_encoding": "msgpack",
             "max_message_size": 1048576, "ipc_mode": "660", "log_file": null,
-            "allow_configure": false, "thresholds": {}
+            "allow_configure": false, "metrics": null, "thresholds": {}
         })
     );
     let reply = svc.ask("request_version", 9, json!({}));

@@ -9,7 +9,7 @@ use odin_status::command::Context;
 use odin_status::config::{Config, Live, Sources};
 use odin_status::server::answer;
 use odin_status::settings::Settings;
-use odin_status::snapshot::{DiskUsage, NetStats, ProcessStats, Snapshot};
+use odin_status::snapshot::{CpuTicks, DiskUsage, NetStats, ProcessStats, Snapshot};
 use odin_status::transport::Incoming;
 use odin_status::tree::Node;
 use proptest::prelude::*;
@@ -42,6 +42,7 @@ fn context() -> Context {
                 start_time: 4,
                 num_threads: 5,
                 num_fds: Some(6),
+                cpu_ticks: CpuTicks::default(),
             }],
         )],
         ..Snapshot::default()

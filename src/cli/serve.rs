@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// A limit that gives nodes a severity, e.g. disk_percent_warn=90 (repeatable).
     #[arg(long, value_name = "NAME=LIMIT")]
     threshold: Vec<String>,
+    /// Serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9640 (off by default).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -71,6 +74,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         log_file: args.log_file,
         allow_configure: args.allow_configure,
         thresholds: args.threshold,
+        metrics: args.metrics,
     };
     let config = match Config::load(&sources) {
         Ok(config) => config,

@@ -48,7 +48,7 @@ pub const DEFAULT_IPC_MODE: u32 = 0o660;
 /// Every option with a key in the config file: the key (as
 /// `request_configuration` names it) and the flag that wins over it. The
 /// limits (`disk_percent_warn`, ...) are keys too, named as `--threshold` names them.
-const OPTIONS: [(&str, &str); 11] = [
+const OPTIONS: [(&str, &str); 12] = [
     ("disks", "--disks"),
     ("interfaces", "--interfaces"),
     ("processes", "--processes"),
@@ -60,6 +60,7 @@ const OPTIONS: [(&str, &str); 11] = [
     ("ipc_mode", "--ipc-mode"),
     ("log_file", "--log-file"),
     ("allow_configure", "--allow-configure"),
+    ("metrics", "--metrics"),
 ];
 
 /// Keys that odin-control's adapter for odin-status (`odin_status.odin_control`)
@@ -101,6 +102,8 @@ pub struct Sources {
     pub allow_configure: bool,
     /// `--threshold NAME=LIMIT`, each as given.
     pub thresholds: Vec<String>,
+    /// `--metrics ADDR`.
+    pub metrics: Option<String>,
 }
 
 /// A checked configuration.
@@ -124,6 +127,8 @@ pub struct Config {
     pub allow_configure: bool,
     /// Limits that give nodes a `severity`; none by default.
     pub thresholds: Limits,
+    /// Where Prometheus scrapes `/metrics`; off by default.
+    pub metrics: Option<std::net::SocketAddr>,
     /// One sentence per key of the file's section that neither odin-status nor
     /// its odin-control adapter reads, to be logged (at start and on SIGHUP).
     pub warnings: Vec<String>,
@@ -213,6 +218,10 @@ impl Config {
                 None => false,
             };
         let thresholds = thresholds(&sources.thresholds, file.as_ref())?;
+        let metrics = match pick(&sources.metrics, "metrics")? {
+            Some(given) => parse_metrics(&given.value, &given.origin)?,
+            None => None,
+        };
         let endpoint = |flag: &Option<String>, key: &str, default: &str| match pick(flag, key)? {
             Some(given) => check_endpoint(&given.value, &given.origin).map(|e| (e, given.origin)),
             None => Ok((default.to_string(), flag_of(key).to_string())),
@@ -283,6 +292,7 @@ impl Config {
             log_file,
             allow_configure,
             thresholds,
+            metrics,
             warnings: file
                 .as_ref()
                 .map(FileOptions::unknown_keys)
@@ -293,6 +303,20 @@ impl Config {
     /// Seconds between cycles.
     pub fn interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(1.0 / self.rate)
+    }
+}
+
+/// `metrics`: an address and port to listen on; empty means off.
+fn parse_metrics(value: &str, origin: &str) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match value.parse() {
+        Ok(addr) => Ok(Some(addr)),
+        Err(_) => fail(format!(
+            "{origin} must be an IP address and port such as 127.0.0.1:9640, not '{value}'"
+        )),
     }
 }
 
@@ -779,6 +803,13 @@ mod tests {
             ),
             (
                 Sources {
+                    metrics: Some("localhost".into()),
+                    ..Sources::default()
+                },
+                "--metrics must be an IP address and port such as 127.0.0.1:9640, not 'localhost'",
+            ),
+            (
+                Sources {
                     ipc_mode: Some("999".into()),
                     ..Sources::default()
                 },
@@ -795,6 +826,19 @@ mod tests {
         for (sources, message) in cases {
             assert_eq!(Config::load(&sources).unwrap_err().to_string(), message);
         }
+    }
+
+    #[test]
+    fn metrics_is_off_unless_given() {
+        assert_eq!(Config::load(&Sources::default()).unwrap().metrics, None);
+        let (_f, s) = with_file("[adapter.status]\nmetrics = 127.0.0.1:9640\n");
+        assert_eq!(
+            Config::load(&s).unwrap().metrics,
+            Some(([127, 0, 0, 1], 9640).into())
+        );
+        let (_f, mut s) = with_file("[adapter.status]\nmetrics = 127.0.0.1:9640\n");
+        s.metrics = Some(String::new());
+        assert_eq!(Config::load(&s).unwrap().metrics, None, "the flag wins");
     }
 
     #[test]

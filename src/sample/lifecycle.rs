@@ -15,6 +15,10 @@
 //! not at the next cycle. Where pidfds are unavailable (kernels before 5.3) a
 //! known process is looked up in `/proc` when it is no longer reported, and
 //! its exit is seen at that cycle.
+//!
+//! Each name also keeps a CPU-time counter for Prometheus's `rate()`: the
+//! CPU time last seen of every known process plus that of the processes that
+//! exited, so it never goes back when a process of the name ends.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -27,7 +31,9 @@ use rustix::process::{pidfd_open, Pid, PidfdFlags};
 use super::process::start_time_unless_ended;
 use super::round1;
 use crate::config::ProcessEntry;
-use crate::snapshot::{LifeEvent, ProcessEvent, ProcessStats, ProcessSummary};
+use crate::snapshot::{
+    CpuSeconds, CpuTicks, LifeEvent, ProcessEvent, ProcessStats, ProcessSummary,
+};
 
 /// A process as the lifecycle knows it: PID and start time (clock ticks after boot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,9 +48,10 @@ struct NameLife {
     /// The entry's key: its label, or else its name.
     name: String,
     expected: Option<u32>,
-    /// Every identity reported under this name that has not yet exited, with
-    /// the token of its pidfd in the epoll set (`None` without one).
-    known: HashMap<Identity, Option<u64>>,
+    /// Every identity reported under this name that has not yet exited.
+    known: HashMap<Identity, Watched>,
+    /// The last CPU time seen of the processes that exited.
+    exited_cpu: CpuTicks,
     starts: u64,
     exits: u64,
     restarts: u64,
@@ -52,6 +59,15 @@ struct NameLife {
     unpaired_exits: u64,
     last_start: Option<SystemTime>,
     last_exit: Option<SystemTime>,
+}
+
+/// What is kept of one known process.
+#[derive(Debug, Clone, Copy)]
+struct Watched {
+    /// The token of its pidfd in the epoll set (`None` without one).
+    token: Option<u64>,
+    /// Its CPU time when last reported.
+    cpu: CpuTicks,
 }
 
 pub struct Lifecycle {
@@ -174,8 +190,8 @@ impl Lifecycle {
         for token in watch.ready() {
             if let Some((index, id, _pidfd)) = watch.pidfds.remove(&token) {
                 if let Some(life) = self.names.get_mut(index) {
-                    if life.known.remove(&id).is_some() {
-                        events.push(life.exited(id, now));
+                    if let Some(watched) = life.known.remove(&id) {
+                        events.push(life.exited(id, watched.cpu, now));
                     }
                 }
             }
@@ -195,26 +211,37 @@ impl Lifecycle {
             let Some(life) = self.names.get_mut(index) else {
                 continue;
             };
-            let reported: Vec<Identity> = stats
+            let reported: Vec<(Identity, CpuTicks)> = stats
                 .iter()
-                .map(|p| Identity {
-                    pid: p.pid,
-                    start_time: p.start_time,
+                .map(|p| {
+                    let id = Identity {
+                        pid: p.pid,
+                        start_time: p.start_time,
+                    };
+                    (id, p.cpu_ticks)
                 })
                 .collect();
             // Gone without a pidfd to say so: looked up in /proc.
-            let gone: Vec<Identity> = life
+            let gone: Vec<(Identity, CpuTicks)> = life
                 .known
                 .iter()
-                .filter(|(id, token)| token.is_none() && !reported.contains(id) && !is_alive(**id))
-                .map(|(id, _)| *id)
+                .filter(|(id, watched)| {
+                    watched.token.is_none()
+                        && !reported.iter().any(|(r, _)| r == *id)
+                        && !is_alive(**id)
+                })
+                .map(|(id, watched)| (*id, watched.cpu))
                 .collect();
-            for id in gone {
+            for (id, cpu) in gone {
                 life.known.remove(&id);
-                events.push(life.exited(id, now));
+                events.push(life.exited(id, cpu, now));
             }
-            for id in reported {
-                if life.known.contains_key(&id) {
+            for (id, cpu) in reported {
+                if let Some(watched) = life.known.get_mut(&id) {
+                    // The same process's CPU time only grows; max() keeps the
+                    // counter whole even if a read were ever out of order.
+                    watched.cpu.user = watched.cpu.user.max(cpu.user);
+                    watched.cpu.system = watched.cpu.system.max(cpu.system);
                     continue;
                 }
                 let (token, alive) = match self.watch.as_mut() {
@@ -228,9 +255,9 @@ impl Lifecycle {
                     events.push(life.started(id, started));
                 }
                 if alive {
-                    life.known.insert(id, token);
+                    life.known.insert(id, Watched { token, cpu });
                 } else {
-                    events.push(life.exited(id, now));
+                    events.push(life.exited(id, cpu, now));
                 }
             }
         }
@@ -272,6 +299,7 @@ impl Lifecycle {
                     memory_rss: stats.iter().map(|p| p.memory_rss).sum(),
                     num_threads: stats.iter().map(|p| p.num_threads).sum(),
                     num_fds: stats.iter().map(|p| p.num_fds).sum(),
+                    cpu_seconds: life.cpu_seconds(self.ticks_per_second),
                 };
                 (life.name.clone(), summary)
             })
@@ -290,11 +318,31 @@ impl NameLife {
         self.event(id, LifeEvent::Started, at)
     }
 
-    fn exited(&mut self, id: Identity, at: SystemTime) -> ProcessEvent {
+    fn exited(&mut self, id: Identity, last_cpu: CpuTicks, at: SystemTime) -> ProcessEvent {
+        self.exited_cpu += last_cpu;
         self.exits += 1;
         self.unpaired_exits += 1;
         self.last_exit = Some(at);
         self.event(id, LifeEvent::Exited, at)
+    }
+
+    /// CPU time of the known processes and of those that exited.
+    fn cpu_seconds(&self, ticks_per_second: f64) -> CpuSeconds {
+        let mut ticks = self.exited_cpu;
+        for watched in self.known.values() {
+            ticks += watched.cpu;
+        }
+        let seconds = |t: u64| {
+            if ticks_per_second > 0.0 {
+                t as f64 / ticks_per_second
+            } else {
+                0.0
+            }
+        };
+        CpuSeconds {
+            user: seconds(ticks.user),
+            system: seconds(ticks.system),
+        }
     }
 
     fn event(&self, id: Identity, event: LifeEvent, time: SystemTime) -> ProcessEvent {
@@ -432,6 +480,7 @@ mod tests {
             start_time,
             num_threads: 2,
             num_fds: Some(4),
+            cpu_ticks: CpuTicks::default(),
         }
     }
 
@@ -465,6 +514,40 @@ mod tests {
         assert!(life
             .observe(&report(vec![stats(NO_SUCH_PID, 20)]))
             .is_empty());
+    }
+
+    fn busy(pid: i32, start_time: u64, user: u64, system: u64) -> ProcessStats {
+        ProcessStats {
+            cpu_ticks: CpuTicks { user, system },
+            ..stats(pid, start_time)
+        }
+    }
+
+    #[test]
+    fn cpu_time_keeps_what_exited_processes_used() {
+        let mut life = Lifecycle::with_watch(&[entry("fp", None)], None);
+        let tps = life.ticks_per_second;
+        let seconds = |life: &Lifecycle, r: &[(String, Vec<ProcessStats>)]| {
+            let c = life.summaries(r)[0].1.cpu_seconds;
+            (
+                (c.user * tps).round() as u64,
+                (c.system * tps).round() as u64,
+            )
+        };
+        let two = report(vec![busy(NO_SUCH_PID, 10, 100, 20), busy(1, 1, 5, 5)]);
+        life.observe(&two);
+        assert_eq!(seconds(&life, &two), (105, 25));
+        let grown = report(vec![busy(NO_SUCH_PID, 10, 150, 30), busy(1, 1, 5, 5)]);
+        life.observe(&grown);
+        assert_eq!(seconds(&life, &grown), (155, 35));
+        // NO_SUCH_PID exits: its last figures stay in the counter.
+        let one = report(vec![busy(1, 1, 6, 5)]);
+        life.observe(&one);
+        assert_eq!(seconds(&life, &one), (156, 35));
+        // A new process under the reused PID adds from its own zero.
+        let again = report(vec![busy(NO_SUCH_PID, 99, 1, 0), busy(1, 1, 6, 5)]);
+        life.observe(&again);
+        assert_eq!(seconds(&life, &again), (157, 35));
     }
 
     #[test]

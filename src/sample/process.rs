@@ -47,7 +47,7 @@ use procfs::Current;
 
 use super::proc_events::ProcEvents;
 use super::{pread_all, round1, KeptOpen, Layout};
-use crate::snapshot::ProcessStats;
+use crate::snapshot::{CpuTicks, ProcessStats};
 
 /// A process read within this many seconds of its start may still `exec`;
 /// it is read again each cycle until it is older.
@@ -145,7 +145,7 @@ struct Stat {
     comm: Vec<u8>,
     state: u8,
     ppid: i32,
-    cpu_ticks: u64,
+    cpu: CpuTicks,
     num_threads: u64,
     start_time: u64,
 }
@@ -522,13 +522,13 @@ impl ProcessScanner {
         let num_fds = count_fds(&mut tracked.fds, pid);
         let cpu_percent = match tracked.cpu_baseline {
             Some((ticks, then)) => cpu_percent(
-                stat.cpu_ticks.saturating_sub(ticks),
+                stat.cpu.both().saturating_sub(ticks),
                 at.duration_since(then).as_secs_f64(),
                 self.ticks_per_second,
             ),
             None => 0.0,
         };
-        tracked.cpu_baseline = Some((stat.cpu_ticks, at));
+        tracked.cpu_baseline = Some((stat.cpu.both(), at));
         let rss = resident.saturating_mul(self.page_size);
         Some(ProcessStats {
             pid,
@@ -545,6 +545,7 @@ impl ProcessScanner {
             start_time: stat.start_time,
             num_threads: stat.num_threads,
             num_fds,
+            cpu_ticks: stat.cpu,
         })
     }
 }
@@ -671,7 +672,10 @@ fn parse_stat(data: &[u8]) -> Option<Stat> {
         comm,
         state,
         ppid,
-        cpu_ticks: utime.saturating_add(stime),
+        cpu: CpuTicks {
+            user: utime,
+            system: stime,
+        },
         num_threads,
         start_time,
     })
@@ -836,7 +840,14 @@ mod tests {
         assert_eq!(st.comm, b"a) b (c)");
         assert_eq!(st.state, b'S');
         assert_eq!(st.ppid, 1);
-        assert_eq!(st.cpu_ticks, 175);
+        assert_eq!(
+            st.cpu,
+            CpuTicks {
+                user: 150,
+                system: 25
+            }
+        );
+        assert_eq!(st.cpu.both(), 175);
         assert_eq!(st.num_threads, 3);
         assert_eq!(st.start_time, 98765);
     }

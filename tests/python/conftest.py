@@ -145,12 +145,14 @@ def serve_as_nobody():
 
 @pytest.fixture
 def spawn(tmp_path):
-    """spawn(name, target, *args) runs target through a link called name."""
+    """spawn(name, target, *args) runs target through a link called name
+    (made once, so several processes may share a name)."""
     procs = []
 
     def start(name, target, *args):
         link = tmp_path / name
-        link.symlink_to(target)
+        if not link.is_symlink():
+            link.symlink_to(target)
         proc = subprocess.Popen([str(link), *args], stdout=subprocess.DEVNULL)
         procs.append(proc)
         return proc
