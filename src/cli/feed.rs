@@ -76,14 +76,14 @@ impl Staleness {
         std::mem::take(&mut self.reported).then_some(silence)
     }
 
-    /// Returns the silence the first time it passes the limit, then None until
-    /// a snapshot arrives.
+    /// Returns the limit the first time the silence passes it, then None
+    /// until a snapshot arrives.
     pub fn check(&mut self, now: Instant) -> Option<Duration> {
         if self.reported || !self.is_stale(now) {
             return None;
         }
         self.reported = true;
-        Some(self.silent(now))
+        Some(self.limit())
     }
 }
 
@@ -115,8 +115,9 @@ pub enum Event {
     },
     /// A frame from source `index` that is not an IpcMessage.
     Undecodable { index: usize, error: String },
-    /// Source `index` has sent no snapshot for `silent` (told once per silence).
-    Stale { index: usize, silent: Duration },
+    /// Source `index` has sent no snapshot for `limit`, its staleness limit
+    /// (told once per silence).
+    Stale { index: usize, limit: Duration },
     /// Source `index` sends again after a silence told as Stale.
     Back { index: usize, silent: Duration },
     /// Nothing within the wait.
@@ -168,8 +169,8 @@ impl Feed {
         }
         let now = Instant::now();
         for (index, source) in self.sources.iter_mut().enumerate() {
-            if let Some(silent) = source.staleness.check(now) {
-                self.pending.push_back(Event::Stale { index, silent });
+            if let Some(limit) = source.staleness.check(now) {
+                self.pending.push_back(Event::Stale { index, limit });
             }
         }
         if let Some(event) = self.pending.pop_front() {
@@ -229,7 +230,7 @@ mod tests {
         assert_eq!(s.limit(), FIRST_SNAPSHOT_LIMIT);
         assert_eq!(s.check(t0 + Duration::from_secs(4)), None);
         assert_eq!(
-            s.check(t0 + Duration::from_secs(5)),
+            s.check(t0 + Duration::from_millis(5100)),
             Some(Duration::from_secs(5))
         );
         assert_eq!(s.check(t0 + Duration::from_secs(9)), None, "told once");

@@ -67,11 +67,11 @@ pub fn run(args: RecordArgs) -> ExitCode {
     while !stop.load(Ordering::Relaxed) && args.count.is_none_or(|n| recorded < n) {
         let (index, message) = match feed.next(Duration::from_millis(100)) {
             Ok(Event::Message { index, message, .. }) => (index, message),
-            Ok(Event::Stale { index, silent }) => {
+            Ok(Event::Stale { index, limit }) => {
                 eprintln!(
                     "odin-status: no snapshot from {} for {}; still waiting",
                     feed.endpoint(index),
-                    seconds(silent)
+                    seconds(limit)
                 );
                 continue;
             }

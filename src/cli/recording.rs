@@ -16,6 +16,9 @@ use serde_json::Value;
 
 use super::{EXIT_ERROR, EXIT_NACK};
 
+/// Lines read without finding a record before a file is called no recording.
+const GIVE_UP_AFTER: usize = 10;
+
 /// A reason to stop reading, with the exit status it deserves: 2 for a file
 /// that cannot be had, 1 for one that is not a recording.
 #[derive(Debug)]
@@ -154,8 +157,8 @@ fn wildcard(pattern: &[char], name: &[char]) -> bool {
 }
 
 /// Calls `each` with every record of every file in turn (until it returns
-/// false). Lines that are not records are skipped with a warning, unless the
-/// first line of a file is not one: then the file is not a recording.
+/// false). Lines that are not records are skipped with a warning; a file with
+/// no record at all (or none in its first lines) is not a recording.
 pub fn read(files: &[PathBuf], mut each: impl FnMut(Value) -> bool) -> Result<(), Failure> {
     for path in files {
         if !read_file(path, &mut each)? {
@@ -205,14 +208,14 @@ fn read_file(path: &Path, each: &mut impl FnMut(Value) -> bool) -> Result<bool, 
         }
         let record = match serde_json::from_slice::<Value>(&line) {
             Ok(record) if record.get("snapshot").is_some() => record,
-            _ if records == 0 && skipped == 0 => {
-                return Err(not_recording(format!(
-                    "{shown} is not a recording: its first line is not a record written by odin-status record"
-                )))
-            }
             _ => {
-                eprintln!("odin-status: {shown}: line {number} is not a record; skipped");
                 skipped += 1;
+                if records == 0 && skipped == GIVE_UP_AFTER {
+                    break;
+                }
+                if records > 0 {
+                    eprintln!("odin-status: {shown}: line {number} is not a record; skipped");
+                }
                 continue;
             }
         };
@@ -220,6 +223,11 @@ fn read_file(path: &Path, each: &mut impl FnMut(Value) -> bool) -> Result<bool, 
         if !each(record) {
             return Ok(false);
         }
+    }
+    if records == 0 && skipped > 0 {
+        return Err(not_recording(format!(
+            "{shown} is not a recording: none of its first {skipped} line(s) is a record written by odin-status record"
+        )));
     }
     if skipped > 0 {
         eprintln!("odin-status: {shown}: {skipped} line(s) skipped");

@@ -61,18 +61,18 @@ pub fn run(args: WatchArgs) -> ExitCode {
                 if let (Some(limit), Some(silent)) = (args.timeout, silent) {
                     if silent >= limit {
                         eprintln!(
-                            "odin-status: no snapshot from {endpoint} for {} (--timeout)",
-                            seconds(silent)
+                            "odin-status: no snapshot from {endpoint} within {} (--timeout)",
+                            seconds(limit)
                         );
                         return ExitCode::from(EXIT_TIMEOUT);
                     }
                 }
                 continue;
             }
-            Event::Stale { silent, .. } => {
+            Event::Stale { limit, .. } => {
                 eprintln!(
                     "odin-status: no snapshot from {endpoint} for {}; still waiting (is the service running there?)",
-                    seconds(silent)
+                    seconds(limit)
                 );
                 continue;
             }
