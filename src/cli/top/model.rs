@@ -33,11 +33,14 @@ impl Host {
         self.tree.as_ref()?.pointer(pointer)
     }
 
-    /// The host name the service reports, else its endpoint.
+    /// The host name the service reports, once a snapshot told it.
+    pub fn hostname(&self) -> Option<&str> {
+        self.at("/host/hostname").and_then(Value::as_str)
+    }
+
+    /// The host name, else the endpoint.
     pub fn name(&self) -> &str {
-        self.at("/host/hostname")
-            .and_then(Value::as_str)
-            .unwrap_or(&self.endpoint)
+        self.hostname().unwrap_or(&self.endpoint)
     }
 }
 

@@ -75,13 +75,20 @@ fn draw_header(frame: &mut Frame, area: Rect, model: &Model) {
         return;
     };
     let f = |p: &str| host.at(p).and_then(Value::as_f64);
-    let mut first = vec![
-        Span::styled(
-            format!(" {} ", host.name()),
-            Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
-        ),
-        Span::raw(format!(" {}", host.endpoint)),
-    ];
+    let title = Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED);
+    let mut first = match host.hostname() {
+        Some(name) => vec![
+            Span::styled(format!(" {name} "), title),
+            Span::raw(format!(" {}", host.endpoint)),
+        ],
+        None => vec![Span::styled(format!(" {} ", host.endpoint), title)],
+    };
+    first.push(age_span(host));
+    match host.cycle {
+        Some(c) => first.push(Span::raw(format!("  cycle {c}"))),
+        None if !host.stale => first.push(Span::raw("  waiting for the first snapshot")),
+        None => {}
+    }
     if model.hosts.len() > 1 {
         first.push(Span::raw(format!(
             "  host {}/{} (Tab)",
@@ -89,11 +96,6 @@ fn draw_header(frame: &mut Frame, area: Rect, model: &Model) {
             model.hosts.len()
         )));
     }
-    first.push(Span::raw(match host.cycle {
-        Some(c) => format!("  cycle {c}"),
-        None => "  waiting for the first snapshot".to_string(),
-    }));
-    first.push(age_span(host));
     if model.paused {
         first.push(Span::styled(
             "  PAUSED (p)",
