@@ -5,6 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# System tools the tests drive: tmux (the terminal `top` is tested in) and a
+# TrueType font (plot's labels). Installed with apt-get when missing and root.
+missing=()
+command -v tmux >/dev/null || missing+=(tmux)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ -n "${ODIN_STATUS_FONT:-}" ] \
+    || missing+=(fonts-dejavu-core)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "run-tests.sh: the tests need ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
+        exit 2
+    fi
+fi
+
 venv="${ODIN_STATUS_VENV:-.venv}"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"

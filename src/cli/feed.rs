@@ -162,6 +162,28 @@ impl Feed {
             .unwrap_or("")
     }
 
+    /// The sentence for stderr that a Stale, Back or Undecodable event
+    /// deserves; None for a message or nothing.
+    pub fn tell(&self, event: &Event) -> Option<String> {
+        Some(match event {
+            Event::Stale { index, limit } => format!(
+                "odin-status: no snapshot from {} for {}; still waiting (is the service running there?)",
+                self.endpoint(*index),
+                seconds(*limit)
+            ),
+            Event::Back { index, silent } => format!(
+                "odin-status: snapshots from {} again after {}",
+                self.endpoint(*index),
+                seconds(*silent)
+            ),
+            Event::Undecodable { index, error } => format!(
+                "odin-status: skipped a message from {}: {error}",
+                self.endpoint(*index)
+            ),
+            Event::Message { .. } | Event::Idle => return None,
+        })
+    }
+
     /// The next thing that happened, waiting up to `wait` for a message.
     pub fn next(&mut self, wait: Duration) -> Result<Event, TransportError> {
         if let Some(event) = self.pending.pop_front() {

@@ -18,7 +18,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 
-use super::feed::{seconds, Event, Feed};
+use super::feed::{Event, Feed};
 use super::{fail, pub_endpoint, stop_on_signal};
 use crate::protocol::timestamp_now;
 
@@ -67,30 +67,13 @@ pub fn run(args: RecordArgs) -> ExitCode {
     while !stop.load(Ordering::Relaxed) && args.count.is_none_or(|n| recorded < n) {
         let (index, message) = match feed.next(Duration::from_millis(100)) {
             Ok(Event::Message { index, message, .. }) => (index, message),
-            Ok(Event::Stale { index, limit }) => {
-                eprintln!(
-                    "odin-status: no snapshot from {} for {}; still waiting",
-                    feed.endpoint(index),
-                    seconds(limit)
-                );
-                continue;
-            }
-            Ok(Event::Back { index, silent }) => {
-                eprintln!(
-                    "odin-status: snapshots from {} again after {}",
-                    feed.endpoint(index),
-                    seconds(silent)
-                );
-                continue;
-            }
-            Ok(Event::Undecodable { index, error }) => {
-                eprintln!(
-                    "odin-status: skipped a message from {}: {error}",
-                    feed.endpoint(index)
-                );
-                continue;
-            }
             Ok(Event::Idle) => continue,
+            Ok(told) => {
+                if let Some(line) = feed.tell(&told) {
+                    eprintln!("{line}");
+                }
+                continue;
+            }
             Err(e) => {
                 failure = Some(e.to_string());
                 break;

@@ -69,22 +69,10 @@ pub fn run(args: WatchArgs) -> ExitCode {
                 }
                 continue;
             }
-            Event::Stale { limit, .. } => {
-                eprintln!(
-                    "odin-status: no snapshot from {endpoint} for {}; still waiting (is the service running there?)",
-                    seconds(limit)
-                );
-                continue;
-            }
-            Event::Back { silent, .. } => {
-                eprintln!(
-                    "odin-status: snapshots from {endpoint} again after {}",
-                    seconds(silent)
-                );
-                continue;
-            }
-            Event::Undecodable { error, .. } => {
-                eprintln!("odin-status: skipped a message from {endpoint}: {error}");
+            told => {
+                if let Some(line) = feed.tell(&told) {
+                    eprintln!("{line}");
+                }
                 continue;
             }
         };
