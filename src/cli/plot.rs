@@ -135,11 +135,17 @@ pub fn run(args: PlotArgs) -> ExitCode {
     }
     let size = (args.width, args.height);
     let drawn = match format {
-        Format::Png => draw(
-            BitMapBackend::new(&args.out, size).into_drawing_area(),
-            &args.path,
-            &lines,
-        ),
+        Format::Png => {
+            // Drawn into memory, then encoded by the png crate: plotters'
+            // own encoder would bring the whole image crate.
+            let mut rgb = vec![0u8; args.width as usize * args.height as usize * 3];
+            draw(
+                BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area(),
+                &args.path,
+                &lines,
+            )
+            .and_then(|()| write_png(&args.out, size, &rgb))
+        }
         Format::Svg => draw(
             SVGBackend::new(&args.out, size).into_drawing_area(),
             &args.path,
@@ -162,6 +168,16 @@ pub fn run(args: PlotArgs) -> ExitCode {
 enum Format {
     Png,
     Svg,
+}
+
+fn write_png(path: &Path, (width, height): (u32, u32), rgb: &[u8]) -> Result<(), String> {
+    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())
 }
 
 /// Every number at or below `value`, with its path; lists give `path/0`, `path/1`, ….
