@@ -261,7 +261,7 @@ fn usage_errors_name_what_is_wrong() {
         ),
         (
             &["plot", "r.jsonl", "--path", "host", "--out", "p.png", "--width", "5"],
-            "odin-status: --width must be a whole number of pixels from 100 to 20000, not '5' (see odin-status --help)",
+            "odin-status: --width must be a whole number of pixels from 100 to 8000, not '5' (see odin-status --help)",
         ),
     ];
     for (args, expected) in cases {

@@ -35,19 +35,19 @@ pub struct PlotArgs {
     /// Image to write: FILE.png or FILE.svg.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Width of the image in pixels.
+    /// Width of the image in pixels (100 to 8000).
     #[arg(long, value_name = "PX", default_value_t = 1200, value_parser = |v: &str| pixels("--width", v))]
     width: u32,
-    /// Height of the image in pixels.
+    /// Height of the image in pixels (100 to 8000).
     #[arg(long, value_name = "PX", default_value_t = 600, value_parser = |v: &str| pixels("--height", v))]
     height: u32,
 }
 
 fn pixels(flag: &str, value: &str) -> Result<u32, String> {
     match value.trim().parse::<u32>() {
-        Ok(px) if (100..=20_000).contains(&px) => Ok(px),
+        Ok(px) if (100..=8_000).contains(&px) => Ok(px),
         _ => Err(format!(
-            "{flag} must be a whole number of pixels from 100 to 20000, not '{value}'"
+            "{flag} must be a whole number of pixels from 100 to 8000, not '{value}'"
         )),
     }
 }
