@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test of odin-status: Rust unit and integration tests, then the Python
-# tests that check the real binary against psutil and odin-control 2.1.0.
-# Python test dependencies go into a venv of their own (.venv, or $ODIN_STATUS_VENV).
+# tests that check the real binary against psutil and odin-control 2.1.0, and
+# the odin-control adapter in real 1.6.2 and 2.1.0 servers.
+# Python test dependencies go into a venv of their own (.venv, or $ODIN_STATUS_VENV;
+# odin-control 1.6.2 in .venv-odin1, or $ODIN_STATUS_VENV_ODIN1).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -29,6 +31,17 @@ if [ -f clients/python/pyproject.toml ]; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ./clients/python
 fi
 
+# odin-control 1.6.2 for the adapter's tests; 2.1.0 is in the venv above.
+venv1="${ODIN_STATUS_VENV_ODIN1:-.venv-odin1}"
+if [ ! -x "$venv1/bin/python" ]; then
+    python3 -m venv "$venv1"
+fi
+"$venv1/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements-odin1.txt
+"$venv1/bin/python" -m pip install --quiet --disable-pip-version-check ./clients/python
+
 cargo build --quiet
 cargo test --quiet --lib --bins --tests
-ODIN_STATUS_BIN="$PWD/target/debug/odin-status" "$venv/bin/python" -m pytest tests/python -q -rs
+ODIN_STATUS_BIN="$PWD/target/debug/odin-status" \
+ODIN_CONTROL_1="$(cd "$venv1" && pwd)/bin/odin_control" \
+ODIN_CONTROL_2="$(cd "$venv" && pwd)/bin/odin_control" \
+    "$venv/bin/python" -m pytest tests/python -q -rs

@@ -11,28 +11,35 @@ use serde_json::{json, Map, Value};
 
 use crate::protocol::{describe, nack, Message, MsgType, Request};
 use crate::settings::Settings;
-use crate::tree::Node;
+use crate::tree::{Node, Selection};
 
 /// Every `msg_val` the service answers, in the order `request_commands` lists them.
-pub const SUPPORTED: [&str; 6] = [
+pub const SUPPORTED: [&str; 7] = [
     "get",
     "status",
     "request_configuration",
     "request_version",
     "request_commands",
     "configure",
+    "reset_statistics",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// `get`, and `status` (odin-data's name, which its C++ clients can send
+    /// where they cannot send `get`): the tree at `path`.
     Get {
         path: String,
         metadata: bool,
     },
-    Status,
-    RequestConfiguration,
+    RequestConfiguration {
+        metadata: bool,
+    },
     RequestVersion,
     RequestCommands,
+    /// odin-data's msg_val: lifecycle counts and the monitor's error and
+    /// worst-cycle figures start again from the next cycle.
+    ResetStatistics,
     /// Changes what is monitored; its params are checked against the
     /// configuration in force (see `config::Live::configure`).
     Configure(Map<String, Value>),
@@ -49,8 +56,8 @@ impl Command {
     pub fn parse(request: &Request) -> Result<Command, String> {
         let params = &request.params;
         match request.msg_val.as_str() {
-            "get" => {
-                only_params(params, "get", &["path", "metadata"])?;
+            "get" | "status" => {
+                only_params(params, &request.msg_val, &["path", "metadata"])?;
                 let path = match params.get("path") {
                     None => String::new(),
                     Some(Value::String(p)) => p.clone(),
@@ -58,21 +65,14 @@ impl Command {
                         return Err(format!("path must be a string, not {}.", describe(other)))
                     }
                 };
-                let metadata = match params.get("metadata") {
-                    None => false,
-                    Some(Value::Bool(m)) => *m,
-                    Some(other) => {
-                        return Err(format!(
-                            "metadata must be true or false, not {}.",
-                            describe(other)
-                        ))
-                    }
-                };
+                let metadata = metadata(params)?;
                 Ok(Command::Get { path, metadata })
             }
-            "status" => only_params(params, "status", &[]).map(|_| Command::Status),
-            "request_configuration" => only_params(params, "request_configuration", &[])
-                .map(|_| Command::RequestConfiguration),
+            "request_configuration" => {
+                only_params(params, "request_configuration", &["metadata"])?;
+                let metadata = metadata(params)?;
+                Ok(Command::RequestConfiguration { metadata })
+            }
             "request_version" => {
                 only_params(params, "request_version", &[]).map(|_| Command::RequestVersion)
             }
@@ -80,6 +80,9 @@ impl Command {
                 only_params(params, "request_commands", &[]).map(|_| Command::RequestCommands)
             }
             "configure" => Ok(Command::Configure(params.clone())),
+            "reset_statistics" => {
+                only_params(params, "reset_statistics", &[]).map(|_| Command::ResetStatistics)
+            }
             other => Err(format!(
                 "Unknown msg_val '{other}'; supported: {}.",
                 SUPPORTED.join(", ")
@@ -94,12 +97,18 @@ impl Command {
                 Ok(selection) => ack(request, selection.view(*metadata)),
                 Err(invalid) => nack(&request.msg_val, request.id, &invalid.to_string()),
             },
-            Command::Status => ack(request, context.tree.as_ref()),
-            Command::RequestConfiguration => ack(request, context.settings.reply()),
+            Command::RequestConfiguration { metadata } => {
+                let configuration = context.settings.tree();
+                ack(request, Selection::Node(&configuration).view(*metadata))
+            }
             Command::RequestVersion => ack(request, version()),
             Command::RequestCommands => ack(request, json!({ "supported": SUPPORTED })),
             Command::Configure(params) => match context.settings.configure(params) {
                 Ok(configuration) => ack(request, configuration),
+                Err(error) => nack(&request.msg_val, request.id, &error),
+            },
+            Command::ResetStatistics => match context.settings.request_reset() {
+                Ok(()) => ack(request, json!({})),
                 Err(error) => nack(&request.msg_val, request.id, &error),
             },
         }
@@ -108,6 +117,18 @@ impl Command {
 
 fn ack<P: Serialize>(request: &Request, params: P) -> Vec<u8> {
     Message::new(MsgType::Ack, &request.msg_val, request.id, params).to_json()
+}
+
+/// The `metadata` flag of `get`, `status` and `request_configuration`.
+fn metadata(params: &Map<String, Value>) -> Result<bool, String> {
+    match params.get("metadata") {
+        None => Ok(false),
+        Some(Value::Bool(m)) => Ok(*m),
+        Some(other) => Err(format!(
+            "metadata must be true or false, not {}.",
+            describe(other)
+        )),
+    }
 }
 
 fn only_params(params: &Map<String, Value>, command: &str, allowed: &[&str]) -> Result<(), String> {

@@ -67,6 +67,11 @@ impl Telemetry {
         self.max_cycle = self.max_cycle.max(took);
     }
 
+    /// `reset_statistics`: the worst cycle is looked for again from now on.
+    pub fn reset_max(&mut self) {
+        self.max_cycle = Duration::ZERO;
+    }
+
     /// The `monitor` block of the tree of `cycle`.
     pub fn monitor(&self, cycle: u32, sampler: &Sampler) -> Monitor {
         Monitor {
@@ -81,5 +86,22 @@ impl Telemetry {
             requests_served: self.counters.requests_served.load(Ordering::Relaxed),
             start_time: self.start_time.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_looks_for_the_worst_cycle_again() {
+        let mut telemetry = Telemetry::new(Duration::from_secs(1));
+        telemetry.record_cycle(Duration::from_millis(30));
+        telemetry.record_cycle(Duration::from_millis(2));
+        assert_eq!(telemetry.max_cycle, Duration::from_millis(30));
+        telemetry.reset_max();
+        telemetry.record_cycle(Duration::from_millis(3));
+        assert_eq!(telemetry.max_cycle, Duration::from_millis(3));
+        assert_eq!(telemetry.last_cycle, Duration::from_millis(3));
     }
 }

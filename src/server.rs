@@ -70,6 +70,7 @@ pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
     if live.allow_configure {
         tracing::info!("configure requests may change what is monitored");
     }
+    tracing::info!("{}", live.describe());
     tracing::info!(
         "serving control on {} and status on {} ({}), {} Hz",
         config.ctrl_endpoint,
@@ -160,6 +161,12 @@ impl Cycles {
         (tree, alarms, events)
     }
 
+    /// `reset_statistics`, before the next cycle is sampled.
+    fn reset_statistics(&mut self) {
+        self.sampler.reset_statistics();
+        self.telemetry.reset_max();
+    }
+
     /// From the next cycle on, samples and judges what `live` says.
     fn reconfigure(&mut self, live: &Live) {
         self.sampler
@@ -218,6 +225,7 @@ async fn sample_until_signal(
                     continue;
                 }
                 let live = Arc::clone(&changes.borrow_and_update());
+                tracing::info!("{}", live.describe());
                 cycles.reconfigure(&live);
                 if live.rate != rate {
                     rate = live.rate;
@@ -237,6 +245,9 @@ async fn sample_until_signal(
         // A last fresh snapshot goes out on the way down, so a subscriber sees
         // the state at shutdown.
         let next = next_cycle(cycle);
+        if settings.take_reset() {
+            cycles.reset_statistics();
+        }
         if cycle > 0 {
             let (fresh, raised, events) = cycles.next(next);
             if publish_events(&outbox, next, &events).is_err() {
@@ -314,6 +325,9 @@ fn reload(settings: &Settings, sources: &Sources) {
     };
     match Config::load(sources) {
         Ok(config) => {
+            for warning in &config.warnings {
+                tracing::warn!("{warning}");
+            }
             if settings.replace(Live::new(&config, present_interfaces)) {
                 tracing::info!(
                     "{} re-read; its configuration applies from the next cycle",

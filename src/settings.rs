@@ -6,21 +6,32 @@
 //! checked and stored under the channel's lock, so two changes never
 //! interleave, and storing it wakes the sampling loop at once.
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use crate::config::{Config, Live};
+use crate::tree::{Kind, Leaf, Node};
 
-/// Sent when `configure` arrives but the service was not started to allow it.
-pub const CONFIGURE_DISABLED: &str = "configure is disabled; start the service with --allow-configure (or allow_configure = true in its config file) to allow it.";
+/// Sent when `configure` or `reset_statistics` arrives but the service was
+/// not started to allow changes.
+pub fn disabled(msg_val: &str) -> String {
+    format!("{msg_val} is disabled; start the service with --allow-configure (or allow_configure = true in its config file) to allow it.")
+}
 
 pub struct Settings {
     ctrl_endpoint: String,
     pub_endpoint: String,
     pub_encoding: &'static str,
+    max_message_size: i64,
+    ipc_mode: u32,
+    log_file: Option<PathBuf>,
     live: watch::Sender<Arc<Live>>,
+    /// A `reset_statistics` waits for the sampling loop's next cycle.
+    reset: AtomicBool,
 }
 
 impl Settings {
@@ -29,7 +40,11 @@ impl Settings {
             ctrl_endpoint: config.ctrl_endpoint.clone(),
             pub_endpoint: config.pub_endpoint.clone(),
             pub_encoding: config.pub_encoding.as_str(),
+            max_message_size: config.max_message_size,
+            ipc_mode: config.ipc_mode,
+            log_file: config.log_file.clone(),
             live: watch::Sender::new(Arc::new(live)),
+            reset: AtomicBool::new(false),
         }
     }
 
@@ -43,31 +58,71 @@ impl Settings {
         self.live.subscribe()
     }
 
-    /// `request_configuration`'s reply.
+    /// `request_configuration`'s reply: each key as the config file names it.
     pub fn reply(&self) -> Value {
-        self.reply_for(&self.live())
+        serde_json::to_value(self.tree()).unwrap_or_default()
     }
 
-    fn reply_for(&self, live: &Live) -> Value {
-        let mut map = Map::new();
-        let mut changeable = live.to_json();
-        // The historical key order first, the additions after.
-        for key in ["disks", "interfaces", "processes", "rate"] {
-            if let Some(v) = changeable.shift_remove(key) {
-                map.insert(key.to_string(), v);
+    /// The configuration as a tree, so that `request_configuration` with
+    /// `metadata` answers as a metadata `get` does. What `configure` changes
+    /// is writeable when it is allowed; the rest never is.
+    pub fn tree(&self) -> Node {
+        let live = self.live();
+        let changeable = live.allow_configure;
+        let strings = |items: &[String]| Leaf::str_list(items.iter().cloned());
+        let processes = live.processes.iter().map(ToString::to_string);
+        let mut limits = Node::branch();
+        if let Value::Object(set) = live.thresholds.to_json() {
+            for (name, limit) in set {
+                let limit = Leaf::float(limit.as_f64().unwrap_or_default());
+                limits.insert(name, limit.writeable(changeable));
             }
         }
-        map.insert("ctrl_endpoint".into(), self.ctrl_endpoint.clone().into());
-        map.insert("pub_endpoint".into(), self.pub_endpoint.clone().into());
-        map.insert("pub_encoding".into(), self.pub_encoding.into());
-        map.extend(changeable);
-        Value::Object(map)
+        let log_file = match &self.log_file {
+            Some(path) => Leaf::str(path.display().to_string()),
+            None => Leaf::null(Kind::Str),
+        };
+        Node::branch()
+            .with("disks", strings(&live.disks).writeable(changeable))
+            .with(
+                "interfaces",
+                strings(&live.interfaces).writeable(changeable),
+            )
+            .with("processes", Leaf::str_list(processes).writeable(changeable))
+            .with("rate", Leaf::float(live.rate).writeable(changeable))
+            .with("ctrl_endpoint", Leaf::str(self.ctrl_endpoint.clone()))
+            .with("pub_endpoint", Leaf::str(self.pub_endpoint.clone()))
+            .with("pub_encoding", Leaf::str(self.pub_encoding))
+            .with(
+                "max_message_size",
+                Leaf::int(self.max_message_size.unsigned_abs()),
+            )
+            .with("ipc_mode", Leaf::str(format!("{:o}", self.ipc_mode)))
+            .with("log_file", log_file)
+            .with("allow_configure", Leaf::bool(live.allow_configure))
+            .with("thresholds", limits)
+    }
+
+    /// Asks the sampling loop to reset the statistics at its next cycle
+    /// (`reset_statistics`), when changes are allowed.
+    pub fn request_reset(&self) -> Result<(), String> {
+        if !self.live().allow_configure {
+            return Err(disabled("reset_statistics"));
+        }
+        self.reset.store(true, Ordering::Release);
+        tracing::info!("reset_statistics: counts restart from 0 at the next cycle");
+        Ok(())
+    }
+
+    /// Whether a reset was asked for since the last call.
+    pub fn take_reset(&self) -> bool {
+        self.reset.swap(false, Ordering::AcqRel)
     }
 
     /// Applies a `configure` request's params as a whole; the reply is the new
     /// configuration, the error one sentence.
     pub fn configure(&self, params: &Map<String, Value>) -> Result<Value, String> {
-        let mut outcome = Err(CONFIGURE_DISABLED.to_string());
+        let mut outcome = Err(disabled("configure"));
         self.live.send_if_modified(|live| {
             if !live.allow_configure {
                 return false;

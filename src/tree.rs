@@ -53,11 +53,13 @@ impl Kind {
     }
 }
 
-/// A read-only value with its type.
+/// A value with its type; read-only unless marked [`Leaf::writeable`] (the
+/// status tree never is; `request_configuration`'s values may be).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Leaf {
     value: Value,
     kind: Kind,
+    writeable: bool,
 }
 
 impl Leaf {
@@ -65,6 +67,7 @@ impl Leaf {
         Leaf {
             value: Value::from(v),
             kind: Kind::Int,
+            writeable: false,
         }
     }
 
@@ -74,6 +77,7 @@ impl Leaf {
         Leaf {
             value: Value::from(v),
             kind: Kind::Float,
+            writeable: false,
         }
     }
 
@@ -81,6 +85,7 @@ impl Leaf {
         Leaf {
             value: Value::String(v.into()),
             kind: Kind::Str,
+            writeable: false,
         }
     }
 
@@ -88,6 +93,7 @@ impl Leaf {
         Leaf {
             value: Value::Bool(v),
             kind: Kind::Bool,
+            writeable: false,
         }
     }
 
@@ -96,6 +102,7 @@ impl Leaf {
         Leaf {
             value: Value::Null,
             kind,
+            writeable: false,
         }
     }
 
@@ -103,6 +110,7 @@ impl Leaf {
         Leaf {
             value: Value::Array(v.into_iter().map(Value::from).collect()),
             kind: Kind::List(Scalar::Int),
+            writeable: false,
         }
     }
 
@@ -110,7 +118,21 @@ impl Leaf {
         Leaf {
             value: Value::Array(v.into_iter().map(|x| Leaf::float(x).value).collect()),
             kind: Kind::List(Scalar::Float),
+            writeable: false,
         }
+    }
+
+    pub fn str_list(v: impl IntoIterator<Item = String>) -> Self {
+        Leaf {
+            value: Value::Array(v.into_iter().map(Value::String).collect()),
+            kind: Kind::List(Scalar::Str),
+            writeable: false,
+        }
+    }
+
+    /// The same value, which metadata marks writeable when `writeable` is true.
+    pub fn writeable(self, writeable: bool) -> Self {
+        Leaf { writeable, ..self }
     }
 
     pub fn value(&self) -> &Value {
@@ -183,23 +205,28 @@ impl Node {
                 Node::Leaf(Leaf {
                     value: value.clone(),
                     kind: Kind::List(element),
+                    writeable: false,
                 })
             }
             Value::Number(n) if n.is_f64() => Node::Leaf(Leaf {
                 value: value.clone(),
                 kind: Kind::Float,
+                writeable: false,
             }),
             Value::Number(_) => Node::Leaf(Leaf {
                 value: value.clone(),
                 kind: Kind::Int,
+                writeable: false,
             }),
             Value::Bool(_) => Node::Leaf(Leaf {
                 value: value.clone(),
                 kind: Kind::Bool,
+                writeable: false,
             }),
             Value::String(_) | Value::Null => Node::Leaf(Leaf {
                 value: value.clone(),
                 kind: Kind::Str,
+                writeable: false,
             }),
         }
     }
@@ -360,10 +387,11 @@ impl Serialize for Tree<'_> {
     }
 }
 
-/// `{"value": v}`, or `{"value": v, "writeable": false, "type": T[, "element_type": E]}`.
+/// `{"value": v}`, or `{"value": v, "writeable": W, "type": T[, "element_type": E]}`.
 struct LeafObject<'t> {
     value: &'t Value,
     kind: Option<Kind>,
+    writeable: bool,
 }
 
 impl<'t> LeafObject<'t> {
@@ -371,6 +399,7 @@ impl<'t> LeafObject<'t> {
         LeafObject {
             value,
             kind: metadata.then_some(leaf.kind),
+            writeable: leaf.writeable,
         }
     }
 }
@@ -388,7 +417,7 @@ impl Serialize for LeafObject<'_> {
         };
         let mut map = s.serialize_map(Some(if element.is_some() { 4 } else { 3 }))?;
         map.serialize_entry("value", self.value)?;
-        map.serialize_entry("writeable", &false)?;
+        map.serialize_entry("writeable", &self.writeable)?;
         map.serialize_entry("type", kind.name())?;
         if let Some(element) = element {
             map.serialize_entry("element_type", element.name())?;

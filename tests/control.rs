@@ -162,6 +162,7 @@ fn configuration_and_version() {
         json!({
             "disks": ["/tmp"], "interfaces": ["lo"], "processes": ["a", "b:2"], "rate": 4.0,
             "ctrl_endpoint": svc.ctrl, "pub_endpoint": svc.publish, "pub_encoding": "msgpack",
+            "max_message_size": 1048576, "ipc_mode": "660", "log_file": null,
             "allow_configure": false, "thresholds": {}
         })
     );

@@ -9,13 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// `process_summary/<name>` as the control socket answers it now.
-fn summary(svc: &Service, name: &str) -> Value {
-    let reply = svc.get(&format!("process_summary/{name}"));
-    assert_eq!(reply["msg_type"], "ack", "{reply}");
-    reply["params"].clone()
-}
-
 /// The next published message with this `msg_val`, with when it arrived.
 fn next_published(sub: &zmq::Socket, msg_val: &str, seconds: u64) -> (Value, Instant) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -47,16 +40,6 @@ fn event_of(sub: &zmq::Socket, name: &str, pid: u32, event: &str) -> Value {
             return message;
         }
     }
-}
-
-fn counts(s: &Value) -> (u64, &str, u64, u64, u64) {
-    (
-        s["count"].as_u64().unwrap(),
-        s["state"].as_str().unwrap(),
-        s["starts"].as_u64().unwrap(),
-        s["exits"].as_u64().unwrap(),
-        s["restarts"].as_u64().unwrap(),
-    )
 }
 
 #[test]

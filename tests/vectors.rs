@@ -22,12 +22,13 @@ use serde_json::{json, Map, Value};
 /// The id of the sentinel request; no vector may expect it.
 const SENTINEL_ID: u64 = 3_141_592_653;
 const REPLY_KEYS: [&str; 5] = ["msg_type", "msg_val", "id", "timestamp", "params"];
-const VECTOR_FILES: [&str; 5] = [
+const VECTOR_FILES: [&str; 6] = [
     "malformed.json",
     "commands.json",
     "paths.json",
     "process.json",
     "configure.json",
+    "odin_data.json",
 ];
 
 fn vectors_dir() -> PathBuf {
@@ -471,6 +472,45 @@ fn configure_vectors() {
     run_file("configure.json");
 }
 
+#[test]
+fn odin_data_vectors() {
+    run_file("odin_data.json");
+}
+
+/// odin-data's C++ IpcMessage, in strict mode, refuses a message whose
+/// msg_val it does not know: every request and reply of odin_data.json keeps
+/// to its list, so a C++ client can send each request and read each reply.
+#[test]
+fn odin_data_vectors_keep_to_its_msg_vals() {
+    let doc = load("odin_data.json");
+    let known: Vec<&str> = doc["odin_data_msg_vals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for absent in ["get", "process_event", "alarm"] {
+        assert!(!known.contains(&absent), "{absent}");
+    }
+    for vector in doc["vectors"].as_array().unwrap() {
+        let request = &vector["request"]["json"];
+        let keys: Vec<&str> = request
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, REPLY_KEYS, "{}: the strict form", vector["name"]);
+        for msg_val in [&request["msg_val"], &vector["reply"]["msg_val"]] {
+            assert!(
+                known.contains(&msg_val.as_str().unwrap()),
+                "{}: {msg_val}",
+                vector["name"]
+            );
+        }
+    }
+}
+
 /// A vector file nobody runs would be a silent gap.
 #[test]
 fn every_vector_file_is_run() {
@@ -494,8 +534,15 @@ fn vector_files_are_well_formed() {
         let doc = load(file);
         for key in doc.as_object().unwrap().keys() {
             assert!(
-                ["description", "serve_args", "sleeper", "shapes", "vectors"]
-                    .contains(&key.as_str()),
+                [
+                    "description",
+                    "serve_args",
+                    "sleeper",
+                    "shapes",
+                    "vectors",
+                    "odin_data_msg_vals"
+                ]
+                .contains(&key.as_str()),
                 "{file}: unknown key {key}"
             );
         }

@@ -10,7 +10,8 @@ use crate::server;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// odin-control config file (INI); options come from its [adapter.status] section.
+    /// odin-control config file (INI); options come from its [adapter.status] section,
+    /// each under the key request_configuration names it (--ctrl: ctrl_endpoint).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The config file section to read instead of [adapter.status].
@@ -46,7 +47,7 @@ pub struct ServeArgs {
     /// Log to FILE instead of stderr; SIGHUP reopens it (for logrotate).
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
-    /// Let `configure` requests change what is monitored (off by default).
+    /// Let `configure` requests change what is monitored, and `reset_statistics` (off by default).
     #[arg(long)]
     allow_configure: bool,
     /// A limit that gives nodes a severity, e.g. disk_percent_warn=90 (repeatable).
@@ -81,7 +82,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .as_deref()
             .unwrap_or(std::path::Path::new(""))
             .display();
-        return super::fail(format!("--log-file {shown} cannot be opened: {e}"));
+        // The file's key when the flag did not give it.
+        let origin = match sources.log_file {
+            Some(_) => "--log-file",
+            None => "log_file",
+        };
+        return super::fail(format!("{origin} {shown} cannot be opened: {e}"));
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
     }
     match server::run(config, sources) {
         Ok(()) => ExitCode::SUCCESS,

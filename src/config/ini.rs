@@ -121,6 +121,16 @@ impl Ini {
         self.sections.iter().any(|(n, _)| n == section)
     }
 
+    /// The keys written in `section` itself (lower case, in file order), not
+    /// those it inherits from `[DEFAULT]`, which serve every section.
+    pub fn keys(&self, section: &str) -> impl Iterator<Item = &str> {
+        self.sections
+            .iter()
+            .find(|(n, _)| n == section)
+            .into_iter()
+            .flat_map(|(_, options)| options.iter().map(|(k, _)| k.as_str()))
+    }
+
     fn raw(&self, section: &str, key: &str) -> Option<&str> {
         self.sections
             .iter()
@@ -230,6 +240,8 @@ rate = 2
         );
         assert_eq!(ini.get("adapter.status", "rate").unwrap().unwrap(), "2");
         assert_eq!(ini.get("adapter.status", "missing").unwrap(), None);
+        let keys: Vec<&str> = ini.keys("adapter.status").collect();
+        assert_eq!(keys, ["module", "disks", "interfaces", "processes", "rate"]);
     }
 
     #[test]

@@ -9,9 +9,9 @@
 
 use std::collections::HashSet;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use super::{colliding_disks, parse_rate, Config, ProcessEntry};
+use super::{clashing_entries, colliding_disks, parse_rate, Config, ProcessEntry};
 use crate::protocol::describe;
 use crate::snapshot::disk_key;
 use crate::thresholds::{parse_limit, Limits};
@@ -52,20 +52,37 @@ impl Live {
         std::time::Duration::from_secs_f64(1.0 / self.rate)
     }
 
-    /// The keys of `request_configuration` this part answers.
-    pub fn to_json(&self) -> Map<String, Value> {
-        let value = json!({
-            "disks": self.disks,
-            "interfaces": self.interfaces,
-            "processes": self.processes.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "rate": self.rate,
-            "allow_configure": self.allow_configure,
-            "thresholds": self.thresholds.to_json(),
+    /// What is watched, in one line for the log: at start and after every change.
+    pub fn describe(&self) -> String {
+        let list = |items: Vec<String>| match items.is_empty() {
+            true => "none".to_string(),
+            false => items.join(", "),
+        };
+        let processes = self.processes.iter().map(|e| {
+            let mut shown = e.name.clone();
+            match (e.expected, &e.label) {
+                (Some(n), Some(label)) => shown += &format!(" ({n} expected, keyed {label})"),
+                (Some(n), None) => shown += &format!(" ({n} expected)"),
+                (None, Some(label)) => shown += &format!(" (keyed {label})"),
+                (None, None) => {}
+            }
+            shown
         });
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+        let limits = match self.thresholds.to_json() {
+            Value::Object(limits) => limits
+                .iter()
+                .map(|(name, limit)| format!("{name} {limit}"))
+                .collect(),
+            _ => Vec::new(),
+        };
+        format!(
+            "watching disks: {}; interfaces: {}; processes: {}; rate: {} Hz; limits: {}",
+            list(self.disks.clone()),
+            list(self.interfaces.clone()),
+            list(processes.collect()),
+            self.rate,
+            list(limits)
+        )
     }
 
     /// The configuration after a `configure` request's `params`, or why not.
@@ -85,6 +102,9 @@ impl Live {
         let mut next = self.clone();
         if let Some(change) = params.get("processes") {
             next.processes = edit_processes(&self.processes, change)?;
+            if let Some(clash) = clashing_entries(&next.processes) {
+                return Err(format!("processes would list {clash}."));
+            }
         }
         if let Some(change) = params.get("disks") {
             next.disks = edit_list("disks", &self.disks, change)?;
@@ -129,8 +149,10 @@ fn edit_list(what: &str, current: &[String], change: &Value) -> Result<Vec<Strin
     edit_items(what, current, change, |item| Ok(item.to_string()), |s| s)
 }
 
-/// The same for process entries, compared by name: `remove` takes `fp` or
-/// `fp:1` alike, and `add` of `fp:2` when `fp` is configured is refused.
+/// The same for process entries, compared by key (the label, or else the
+/// name): `remove` takes `fp`, `fp:1` or `fp1=fp:1` for the entry that
+/// `request_configuration` lists as `fp:1` or `fp1=fp:1` respectively, and
+/// `add` of `fp:2` when `fp` is configured is refused.
 fn edit_processes(current: &[ProcessEntry], change: &Value) -> Result<Vec<ProcessEntry>, String> {
     let parse = |item: &str| {
         ProcessEntry::parse(item).ok_or_else(|| {
@@ -140,7 +162,7 @@ fn edit_processes(current: &[ProcessEntry], change: &Value) -> Result<Vec<Proces
             )
         })
     };
-    edit_items("processes", current, change, parse, |e| e.name.as_str())
+    edit_items("processes", current, change, parse, ProcessEntry::key)
 }
 
 fn edit_items<T: Clone>(
@@ -271,6 +293,7 @@ fn edit_limits(current: &Limits, change: &Value) -> Result<Limits, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn live() -> Live {
         Live {

@@ -1,16 +1,25 @@
 //! What the service monitors and where it listens, from an odin-control config
 //! file and/or command-line flags (flags win).
 //!
-//! Each list key that is given nowhere takes its default (disk `/`, every
-//! interface present at start, no processes); a key given with an empty value
-//! means "none". Every error names the option at fault in one sentence.
+//! Every option has a flag and a key in the file, the key named as
+//! `request_configuration` names it (`--ctrl` is `ctrl_endpoint`). Without a
+//! config file each list takes its default (disk `/`, every interface present
+//! at start, no processes); in a config file an absent `disks` or `interfaces`
+//! means none, as odin-control reads the same section, so an odin-control
+//! section gives odin's tree. A key given with an empty value means "none".
+//! Every error names the option at fault in one sentence; a key of the
+//! section that nobody reads is not an error but a warning (see [`Config::warnings`]),
+//! since the section is shared with odin-control's adapter.
 //!
 //! [`Live`] is the part that may change while the service runs (a `configure`
 //! request, SIGHUP); its checks are the same ones a file or a flag gets.
 //!
-//! A process entry may end in `:N` (decimal digits), the number of processes
-//! expected for that name: `stFrameProcessor1.sh:1`. The name alone stays the
-//! key of the tree; anything else after a colon is part of the name.
+//! A process entry is `[label=]name[:N]`. `:N` (decimal digits) is the number
+//! of processes expected for that name: `stFrameProcessor1.sh:1`; anything else
+//! after a colon is part of the name. `label=` (letters, digits and `_` only,
+//! the characters EPICS and fastcs-odin keep in a PV name) keys the name's
+//! nodes in the tree instead of the name itself: `fp1=stFrameProcessor1.sh:1`.
+//! Anything else before an `=` is part of the name.
 
 mod ini;
 mod live;
@@ -35,6 +44,27 @@ pub const MAX_RATE: f64 = 1000.0;
 pub const DEFAULT_MAX_MESSAGE_SIZE: i64 = 1 << 20;
 /// ipc socket files: owner and group may connect, others may not.
 pub const DEFAULT_IPC_MODE: u32 = 0o660;
+
+/// Every option with a key in the config file: the key (as
+/// `request_configuration` names it) and the flag that wins over it. The
+/// limits (`disk_percent_warn`, ...) are keys too, named as `--threshold` names them.
+const OPTIONS: [(&str, &str); 11] = [
+    ("disks", "--disks"),
+    ("interfaces", "--interfaces"),
+    ("processes", "--processes"),
+    ("rate", "--rate"),
+    ("ctrl_endpoint", "--ctrl"),
+    ("pub_endpoint", "--pub"),
+    ("pub_encoding", "--pub-encoding"),
+    ("max_message_size", "--max-message-size"),
+    ("ipc_mode", "--ipc-mode"),
+    ("log_file", "--log-file"),
+    ("allow_configure", "--allow-configure"),
+];
+
+/// Keys that odin-control's adapter for odin-status (`odin_status.odin_control`)
+/// reads from the same section; odin-status leaves them alone.
+const ADAPTER_KEYS: [&str; 4] = ["module", "endpoint", "targets", "pub"];
 
 /// How snapshots are encoded on the PUB socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +124,9 @@ pub struct Config {
     pub allow_configure: bool,
     /// Limits that give nodes a `severity`; none by default.
     pub thresholds: Limits,
+    /// One sentence per key of the file's section that neither odin-status nor
+    /// its odin-control adapter reads, to be logged (at start and on SIGHUP).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,35 +157,51 @@ impl Config {
                 None
             }
         };
-        // A flag wins over the file; `origin` says where a bad value came from.
-        let pick =
-            |flag: &Option<String>, key: &str| -> Result<Option<(String, String)>, ConfigError> {
-                if let Some(v) = flag {
-                    return Ok(Some((v.clone(), format!("--{}", key.replace('_', "-")))));
-                }
-                match &file {
-                    Some(f) => Ok(f.get(key)?.map(|v| (v, f.origin(key)))),
-                    None => Ok(None),
-                }
-            };
-
-        let (disks, disks_origin) = match pick(&sources.disks, "disks")? {
-            Some((v, origin)) => (split_list(&v), origin),
-            None => (vec!["/".to_string()], String::new()),
+        // A flag wins over the file; the origin says where a bad value came from.
+        let pick = |flag: &Option<String>, key: &str| -> Result<Option<Given>, ConfigError> {
+            if let Some(v) = flag {
+                return Ok(Some(Given {
+                    value: v.clone(),
+                    origin: flag_of(key).to_string(),
+                }));
+            }
+            match &file {
+                Some(f) => Ok(f.get(key)?.map(|value| Given {
+                    value,
+                    origin: f.origin(key),
+                })),
+                None => Ok(None),
+            }
         };
-        if let Some((a, b)) = colliding_disks(&disks) {
-            return fail(format!(
-                "{disks_origin} lists {a} and {b}, which share the tree key {}",
-                disk_key(a)
-            ));
-        }
-        let interfaces = pick(&sources.interfaces, "interfaces")?.map(|(v, _)| split_list(&v));
+
+        // Absent from a config file means none, as odin-control reads it;
+        // without a file the defaults are useful on their own.
+        let disks = match pick(&sources.disks, "disks")? {
+            Some(given) => {
+                let disks = split_list(&given.value);
+                if let Some((a, b)) = colliding_disks(&disks) {
+                    return fail(format!(
+                        "{} lists {a} and {b}, which share the tree key {}",
+                        given.origin,
+                        disk_key(a)
+                    ));
+                }
+                disks
+            }
+            None if file.is_some() => Vec::new(),
+            None => vec!["/".to_string()],
+        };
+        let interfaces = match pick(&sources.interfaces, "interfaces")? {
+            Some(given) => Some(split_list(&given.value)),
+            None if file.is_some() => Some(Vec::new()),
+            None => None,
+        };
         let processes = match pick(&sources.processes, "processes")? {
-            Some((v, origin)) => parse_processes(&v, &origin)?,
+            Some(given) => parse_processes(&given.value, &given.origin)?,
             None => Vec::new(),
         };
         let rate = match pick(&sources.rate, "rate")? {
-            Some((v, origin)) => parse_rate(&v, &origin)?,
+            Some(given) => parse_rate(&given.value, &given.origin)?,
             None => DEFAULT_RATE,
         };
         let allow_configure = sources.allow_configure
@@ -164,45 +213,62 @@ impl Config {
                 None => false,
             };
         let thresholds = thresholds(&sources.thresholds, file.as_ref())?;
-        let ctrl_endpoint =
-            check_endpoint(sources.ctrl.as_deref().unwrap_or(DEFAULT_CTRL), "--ctrl")?;
-        let pub_endpoint =
-            check_endpoint(sources.publish.as_deref().unwrap_or(DEFAULT_PUB), "--pub")?;
+        let endpoint = |flag: &Option<String>, key: &str, default: &str| match pick(flag, key)? {
+            Some(given) => check_endpoint(&given.value, &given.origin).map(|e| (e, given.origin)),
+            None => Ok((default.to_string(), flag_of(key).to_string())),
+        };
+        let (ctrl_endpoint, ctrl_origin) = endpoint(&sources.ctrl, "ctrl_endpoint", DEFAULT_CTRL)?;
+        let (pub_endpoint, pub_origin) = endpoint(&sources.publish, "pub_endpoint", DEFAULT_PUB)?;
         if ctrl_endpoint == pub_endpoint {
             return fail(format!(
-                "--ctrl and --pub must differ; both are {ctrl_endpoint}"
+                "{ctrl_origin} and {pub_origin} must differ; both are {ctrl_endpoint}"
             ));
         }
-        let pub_encoding = match sources.pub_encoding.as_deref() {
-            None | Some("json") => Encoding::Json,
-            Some("msgpack") => Encoding::Msgpack,
-            Some(other) => {
-                return fail(format!(
-                    "--pub-encoding must be json or msgpack, not '{other}'"
-                ))
-            }
+        let pub_encoding = match pick(&sources.pub_encoding, "pub_encoding")? {
+            None => Encoding::Json,
+            Some(given) => match given.value.trim() {
+                "json" => Encoding::Json,
+                "msgpack" => Encoding::Msgpack,
+                _ => {
+                    return fail(format!(
+                        "{} must be json or msgpack, not '{}'",
+                        given.origin, given.value
+                    ))
+                }
+            },
         };
-        let max_message_size = match &sources.max_message_size {
+        let max_message_size = match pick(&sources.max_message_size, "max_message_size")? {
             None => DEFAULT_MAX_MESSAGE_SIZE,
-            Some(v) => match v.trim().parse::<i64>() {
+            Some(given) => match given.value.trim().parse::<i64>() {
                 Ok(n) if n > 0 => n,
                 _ => {
                     return fail(format!(
-                        "--max-message-size must be a whole number of bytes above 0, not '{v}'"
+                        "{} must be a whole number of bytes above 0, not '{}'",
+                        given.origin, given.value
                     ))
                 }
             },
         };
-        let ipc_mode = match &sources.ipc_mode {
+        let ipc_mode = match pick(&sources.ipc_mode, "ipc_mode")? {
             None => DEFAULT_IPC_MODE,
-            Some(v) => match u32::from_str_radix(v.trim(), 8) {
+            Some(given) => match u32::from_str_radix(given.value.trim(), 8) {
                 Ok(mode) if mode <= 0o777 => mode,
                 _ => {
                     return fail(format!(
-                        "--ipc-mode must be octal permissions such as 660, not '{v}'"
+                        "{} must be octal permissions such as 660, not '{}'",
+                        given.origin, given.value
                     ))
                 }
             },
+        };
+        // An empty `log_file =` in the file means stderr, as no key does.
+        let log_file = match (&sources.log_file, &file) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(f)) => f
+                .get("log_file")?
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| PathBuf::from(v.trim())),
+            (None, None) => None,
         };
         Ok(Config {
             disks,
@@ -214,9 +280,13 @@ impl Config {
             pub_encoding,
             max_message_size,
             ipc_mode,
-            log_file: sources.log_file.clone(),
+            log_file,
             allow_configure,
             thresholds,
+            warnings: file
+                .as_ref()
+                .map(FileOptions::unknown_keys)
+                .unwrap_or_default(),
         })
     }
 
@@ -226,45 +296,113 @@ impl Config {
     }
 }
 
-/// One configured process name and, optionally, how many processes are
-/// expected to match it.
+/// A value as given, and where: `--rate` or `'rate' in [adapter.status] of FILE`.
+struct Given {
+    value: String,
+    origin: String,
+}
+
+/// The flag of a file key (`ctrl_endpoint` -> `--ctrl`), or the key itself.
+fn flag_of(key: &str) -> &str {
+    OPTIONS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(key, |(_, flag)| flag)
+}
+
+/// One configured process name, optionally with the label that keys it in
+/// the tree and how many processes are expected to match it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessEntry {
+    pub label: Option<String>,
     pub name: String,
     pub expected: Option<u32>,
 }
 
 impl ProcessEntry {
-    /// A trailing `:N`, N decimal digits, is the expectation; anything else
-    /// (`a:b`, `name:`, `:1`) is all name. `None` when N does not fit in 32 bits.
+    /// `[label=]name[:N]`. A trailing `:N`, N decimal digits, is the
+    /// expectation; anything else (`a:b`, `name:`, `:1`) is all name. A
+    /// leading `label=` whose label is letters, digits and `_` is the label;
+    /// anything else before an `=` is all name. `None` when N does not fit in
+    /// 32 bits.
     pub fn parse(item: &str) -> Option<ProcessEntry> {
-        if let Some((name, digits)) = item.rsplit_once(':') {
+        let (label, rest) = match item.split_once('=') {
+            Some((label, rest)) if is_label(label.trim()) && !rest.trim().is_empty() => {
+                (Some(label.trim().to_string()), rest.trim())
+            }
+            _ => (None, item),
+        };
+        if let Some((name, digits)) = rest.rsplit_once(':') {
             if !name.is_empty() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
             {
                 return Some(ProcessEntry {
+                    label,
                     name: name.to_string(),
                     expected: Some(digits.parse().ok()?),
                 });
             }
         }
         Some(ProcessEntry {
-            name: item.to_string(),
+            label,
+            name: rest.to_string(),
             expected: None,
         })
     }
+
+    /// The name of this entry's nodes under `process` and `process_summary`,
+    /// and in its events: the label, or else the name.
+    pub fn key(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
 }
 
-/// The entry as it is written in a config file: `name` or `name:N`.
+/// A label keeps to what every consumer of the tree keeps in a name: EPICS
+/// record names and fastcs-odin's PVs drop anything outside `[A-Za-z0-9_]`.
+pub fn is_label(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The entry as it is written in a config file: `[label=]name[:N]`, which
+/// [`ProcessEntry::parse`] reads back to the same entry.
 impl fmt::Display for ProcessEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(label) = &self.label {
+            write!(f, "{label}=")?;
+        }
+        f.write_str(&self.name)?;
         match self.expected {
-            Some(n) => write!(f, "{}:{n}", self.name),
-            None => f.write_str(&self.name),
+            Some(n) => write!(f, ":{n}"),
+            None => Ok(()),
         }
     }
 }
 
-/// The `processes` list: each name once, with at most one expectation.
+/// The first two entries that cannot stand together, with why: each name is
+/// matched once (with one label and one expectation), and each key names one
+/// node. Hash maps, so a long list costs no more than reading it.
+pub fn clashing_entries(entries: &[ProcessEntry]) -> Option<String> {
+    let mut by_name = std::collections::HashMap::with_capacity(entries.len());
+    let mut by_key = std::collections::HashMap::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(other) = by_name.insert(entry.name.as_str(), entry) {
+            let why = if other.key() == entry.key() {
+                format!("which disagree on how many {} to expect", entry.name)
+            } else {
+                format!("which both match {}; give each name once", entry.name)
+            };
+            return Some(format!("{other} and {entry}, {why}"));
+        }
+        if let Some(other) = by_key.insert(entry.key(), entry) {
+            return Some(format!(
+                "{other} and {entry}, which share the tree key {}",
+                entry.key()
+            ));
+        }
+    }
+    None
+}
+
+/// The `processes` list: repeats of an entry dropped, then no clashes.
 fn parse_processes(value: &str, origin: &str) -> Result<Vec<ProcessEntry>, ConfigError> {
     let mut entries: Vec<ProcessEntry> = Vec::new();
     for item in split_list(value) {
@@ -274,18 +412,14 @@ fn parse_processes(value: &str, origin: &str) -> Result<Vec<ProcessEntry>, Confi
                 u32::MAX
             ));
         };
-        match entries.iter().find(|e| e.name == entry.name) {
-            Some(same) if same.expected == entry.expected => {}
-            Some(other) => {
-                return fail(format!(
-                    "{origin} lists {other} and {entry}, which disagree on how many {} to expect",
-                    entry.name
-                ))
-            }
-            None => entries.push(entry),
+        if !entries.contains(&entry) {
+            entries.push(entry);
         }
     }
-    Ok(entries)
+    match clashing_entries(&entries) {
+        Some(clash) => fail(format!("{origin} lists {clash}")),
+        None => Ok(entries),
+    }
 }
 
 /// The `[adapter.status]` section (or another) of a config file.
@@ -341,6 +475,50 @@ impl FileOptions {
     fn origin(&self, key: &str) -> String {
         format!("'{key}' in [{}] of {}", self.section, self.path.display())
     }
+
+    /// A warning for each key of the section that nobody reads, naming the
+    /// closest known key when one is close (a misspelling, or a flag's name).
+    fn unknown_keys(&self) -> Vec<String> {
+        let known: Vec<String> = OPTIONS
+            .iter()
+            .map(|(key, _)| key.to_string())
+            .chain(Limits::names())
+            .chain(ADAPTER_KEYS.iter().map(|key| key.to_string()))
+            .collect();
+        self.ini
+            .keys(&self.section)
+            .filter(|key| !known.iter().any(|k| k == key))
+            .map(|key| {
+                let section = &self.section;
+                match closest(key, &known) {
+                    Some(close) => format!(
+                        "'{key}' in [{section}] is not an odin-status key; did you mean '{close}'?"
+                    ),
+                    None => format!(
+                        "'{key}' in [{section}] is not an odin-status key, nor close to one; it is ignored"
+                    ),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The known key most like `key`, if any is like it: at most one edit
+/// (insertion, deletion, substitution or swap of neighbours) per three
+/// characters of `key`, and at least one. A flag's name written as a key
+/// (`ctrl`, `pub-encoding`) points to the option's key.
+fn closest<'k>(key: &str, known: &'k [String]) -> Option<&'k str> {
+    let as_flag = format!("--{}", key.replace('_', "-"));
+    if let Some((file_key, _)) = OPTIONS.iter().find(|(_, flag)| *flag == as_flag) {
+        return known.iter().map(String::as_str).find(|k| k == file_key);
+    }
+    let allowed = (key.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(key, k), k.as_str()))
+        .filter(|(edits, _)| *edits <= allowed)
+        .min_by_key(|(edits, _)| *edits)
+        .map(|(_, k)| k)
 }
 
 /// odin's list form: comma-separated, items stripped, empty items ignored.
@@ -726,6 +904,7 @@ mod tests {
         assert_eq!(
             c.processes,
             [ProcessEntry {
+                label: None,
                 name: "x:1".into(),
                 expected: Some(2)
             }]
@@ -777,5 +956,146 @@ mod tests {
                 f.path.display()
             )
         );
+    }
+
+    #[test]
+    fn a_file_without_disks_or_interfaces_watches_none_as_odin_does() {
+        let (_f, mut s) = with_file("[adapter.status]\nprocesses = stFrameProcessor1.sh\n");
+        let c = Config::load(&s).unwrap();
+        assert!(c.disks.is_empty());
+        assert_eq!(c.interfaces, Some(vec![]));
+        // Flags still win over the file.
+        s.disks = Some("/".into());
+        assert_eq!(Config::load(&s).unwrap().disks, ["/"]);
+        // Without a file, the defaults.
+        let c = Config::load(&Sources::default()).unwrap();
+        assert_eq!((c.disks, c.interfaces), (vec!["/".to_string()], None));
+    }
+
+    #[test]
+    fn every_option_has_a_file_key_and_flags_win() {
+        let (f, mut s) = with_file(
+            "[adapter.status]\nctrl_endpoint = ipc:///tmp/c\npub_endpoint = tcp://127.0.0.1:6001\n\
+             pub_encoding = msgpack\nmax_message_size = 4096\nipc_mode = 600\nlog_file = /tmp/x.log\n",
+        );
+        let c = Config::load(&s).unwrap();
+        assert_eq!(c.ctrl_endpoint, "ipc:///tmp/c");
+        assert_eq!(c.pub_endpoint, "tcp://127.0.0.1:6001");
+        assert_eq!(c.pub_encoding, Encoding::Msgpack);
+        assert_eq!(c.max_message_size, 4096);
+        assert_eq!(c.ipc_mode, 0o600);
+        assert_eq!(c.log_file, Some(PathBuf::from("/tmp/x.log")));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        s.ctrl = Some("tcp://127.0.0.1:6000".into());
+        s.pub_encoding = Some("json".into());
+        let c = Config::load(&s).unwrap();
+        assert_eq!(c.ctrl_endpoint, "tcp://127.0.0.1:6000");
+        assert_eq!(c.pub_encoding, Encoding::Json);
+        drop(f);
+        let (g, s) = with_file("[adapter.status]\npub_encoding = xml\n");
+        assert_eq!(
+            Config::load(&s).unwrap_err().to_string(),
+            format!(
+                "'pub_encoding' in [adapter.status] of {} must be json or msgpack, not 'xml'",
+                g.path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn keys_nobody_reads_are_warned_with_the_closest_known_key() {
+        let (_f, s) = with_file(
+            "[DEFAULT]\nroot = /data\n[adapter.status]\nmodule = odin_status.odin_control.StatusAdapter\n\
+             endpoint = tcp://127.0.0.1:5040\nproceses = sleep\ndisk = /tmp\nctrl = tcp://x:1\n\
+             disk_percent_wran = 9\nhttp_port = 8888\n",
+        );
+        let c = Config::load(&s).unwrap();
+        assert_eq!(
+            c.warnings,
+            [
+                "'proceses' in [adapter.status] is not an odin-status key; did you mean 'processes'?",
+                "'disk' in [adapter.status] is not an odin-status key; did you mean 'disks'?",
+                "'ctrl' in [adapter.status] is not an odin-status key; did you mean 'ctrl_endpoint'?",
+                "'disk_percent_wran' in [adapter.status] is not an odin-status key; did you mean 'disk_percent_warn'?",
+                "'http_port' in [adapter.status] is not an odin-status key, nor close to one; it is ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn process_labels_key_the_tree_and_read_back() {
+        let (_f, s) = with_file(
+            "[adapter.status]\nprocesses = fp1=stFrameProcessor1.sh:1, fr_1 = stFrameReceiver1.sh, \
+             --config=fp.json, x-y=z, =a, b=, plain\n",
+        );
+        let c = Config::load(&s).unwrap();
+        let got: Vec<(Option<&str>, &str, Option<u32>, &str)> = c
+            .processes
+            .iter()
+            .map(|p| (p.label.as_deref(), p.name.as_str(), p.expected, p.key()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("fp1"), "stFrameProcessor1.sh", Some(1), "fp1"),
+                (Some("fr_1"), "stFrameReceiver1.sh", None, "fr_1"),
+                // Not a label before the '=': all of it is the name.
+                (None, "--config=fp.json", None, "--config=fp.json"),
+                (None, "x-y=z", None, "x-y=z"),
+                (None, "=a", None, "=a"),
+                (None, "b=", None, "b="),
+                (None, "plain", None, "plain"),
+            ]
+        );
+        for entry in &c.processes {
+            assert_eq!(
+                ProcessEntry::parse(&entry.to_string()).as_ref(),
+                Some(entry)
+            );
+        }
+        assert_eq!(c.processes[0].to_string(), "fp1=stFrameProcessor1.sh:1");
+    }
+
+    #[test]
+    fn labels_and_names_that_clash() {
+        let cases = [
+            (
+                "fp1=a, fp1=b",
+                "--processes lists fp1=a and fp1=b, which share the tree key fp1",
+            ),
+            (
+                "a, a=b",
+                "--processes lists a and a=b, which share the tree key a",
+            ),
+            (
+                "x=fp, y=fp",
+                "--processes lists x=fp and y=fp, which both match fp; give each name once",
+            ),
+            (
+                "fp, y=fp:1",
+                "--processes lists fp and y=fp:1, which both match fp; give each name once",
+            ),
+            (
+                "y=fp, y=fp:2",
+                "--processes lists y=fp and y=fp:2, which disagree on how many fp to expect",
+            ),
+        ];
+        for (value, message) in cases {
+            let s = Sources {
+                processes: Some(value.into()),
+                ..Sources::default()
+            };
+            assert_eq!(
+                Config::load(&s).unwrap_err().to_string(),
+                message,
+                "{value}"
+            );
+        }
+        // The same entry twice is one entry.
+        let s = Sources {
+            processes: Some("y=fp:1, y=fp:1".into()),
+            ..Sources::default()
+        };
+        assert_eq!(Config::load(&s).unwrap().processes.len(), 1);
     }
 }

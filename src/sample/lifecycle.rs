@@ -39,6 +39,7 @@ struct Identity {
 /// What is kept of one configured name between cycles.
 #[derive(Debug, Default)]
 struct NameLife {
+    /// The entry's key: its label, or else its name.
     name: String,
     expected: Option<u32>,
     /// Every identity reported under this name that has not yet exited, with
@@ -91,7 +92,7 @@ impl Lifecycle {
             names: entries
                 .iter()
                 .map(|e| NameLife {
-                    name: e.name.clone(),
+                    name: e.key().to_string(),
                     expected: e.expected,
                     ..NameLife::default()
                 })
@@ -114,7 +115,7 @@ impl Lifecycle {
         for (index, entry) in entries.iter().enumerate() {
             let kept = old
                 .iter()
-                .position(|life| life.as_ref().is_some_and(|l| l.name == entry.name));
+                .position(|life| life.as_ref().is_some_and(|l| l.name == entry.key()));
             let life = match kept.and_then(|at| old.get_mut(at).and_then(Option::take)) {
                 Some(mut life) => {
                     if let Some(slot) = kept.and_then(|at| moved_to.get_mut(at)) {
@@ -124,7 +125,7 @@ impl Lifecycle {
                     life
                 }
                 None => NameLife {
-                    name: entry.name.clone(),
+                    name: entry.key().to_string(),
                     expected: entry.expected,
                     ..NameLife::default()
                 },
@@ -141,6 +142,19 @@ impl Lifecycle {
                     None => false,
                 },
             );
+        }
+    }
+
+    /// `reset_statistics`: every name's counts start again from 0; the
+    /// processes known stay known, so they are not counted as starting again.
+    pub fn reset_counts(&mut self) {
+        for life in &mut self.names {
+            life.starts = 0;
+            life.exits = 0;
+            life.restarts = 0;
+            life.unpaired_exits = 0;
+            life.last_start = None;
+            life.last_exit = None;
         }
     }
 
@@ -400,6 +414,7 @@ mod tests {
 
     fn entry(name: &str, expected: Option<u32>) -> ProcessEntry {
         ProcessEntry {
+            label: None,
             name: name.into(),
             expected,
         }

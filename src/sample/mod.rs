@@ -37,6 +37,8 @@ pub struct Sampler {
     interfaces: network::InterfaceWatch,
     interface_count: usize,
     processes: ProcessScanner,
+    /// Per configured name, the label that keys its nodes instead of the name.
+    labels: Vec<Option<String>>,
     host: host::HostWatch,
     lifecycle: lifecycle::Lifecycle,
     /// Configured disks and interfaces found missing, one per item per cycle.
@@ -51,6 +53,7 @@ impl Sampler {
             interfaces: network::InterfaceWatch::new(interfaces),
             interface_count: interfaces.len(),
             processes: ProcessScanner::new(&names),
+            labels: entry_labels(processes),
             host: host::HostWatch::new(),
             lifecycle: lifecycle::Lifecycle::new(processes),
             missing: 0,
@@ -76,6 +79,7 @@ impl Sampler {
         self.interfaces.set_names(interfaces);
         self.interface_count = interfaces.len();
         self.processes.set_names(&entry_names(processes));
+        self.labels = entry_labels(processes);
         self.lifecycle.set_entries(processes);
     }
 
@@ -85,7 +89,14 @@ impl Sampler {
         let missing = (self.disks.len() - disks.len())
             + self.interface_count.saturating_sub(interfaces.len());
         self.missing += missing as u64;
-        let processes = self.processes.sample();
+        let mut processes = self.processes.sample();
+        // The scanner reports by name; the tree and the lifecycle know a
+        // labelled name by its label.
+        for ((key, _), label) in processes.iter_mut().zip(&self.labels) {
+            if let Some(label) = label {
+                key.clone_from(label);
+            }
+        }
         // After the scanner: `processes` counts this cycle's listing of /proc.
         let host = self.host.sample(self.processes.listed());
         let mut events = self.lifecycle.observe(&processes);
@@ -123,6 +134,13 @@ impl Sampler {
         }
     }
 
+    /// `reset_statistics`: lifecycle counts and sampling errors from 0 again.
+    pub fn reset_statistics(&mut self) {
+        self.lifecycle.reset_counts();
+        self.missing = 0;
+        self.processes.reset_read_errors();
+    }
+
     /// Processes in the last listing of `/proc`.
     pub fn processes_scanned(&self) -> usize {
         self.processes.listed()
@@ -137,6 +155,10 @@ impl Sampler {
 
 fn entry_names(entries: &[ProcessEntry]) -> Vec<String> {
     entries.iter().map(|e| e.name.clone()).collect()
+}
+
+fn entry_labels(entries: &[ProcessEntry]) -> Vec<Option<String>> {
+    entries.iter().map(|e| e.label.clone()).collect()
 }
 
 /// Rounds to one decimal as Python's `round(x, 1)` does (correctly rounded from

@@ -29,6 +29,14 @@
 //!
 //! A process can vanish at any point of this; each read that fails leaves that
 //! process out of this cycle and nothing else.
+//!
+//! No odin-status process is ever matched or reported as a child: not this
+//! service, not another one, not a `get`, `watch`, `record` or `replay` whose
+//! arguments name a watched process. One is recognised, when first read, by
+//! its `comm` (`odin-status`, whatever its path) or by its executable being
+//! the very file this service runs from (a copy or link under another name);
+//! the second needs the right to read `/proc/PID/exe`, which a process of the
+//! same user (or root) has.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -56,9 +64,14 @@ const EXIT_STATUS_CYCLES: u64 = 100;
 /// psutil's `comm` limit: names this long may be truncated.
 const COMM_LEN: usize = 15;
 
+/// The `comm` of every odin-status process: its binary's name.
+const OUR_COMM: &[u8] = b"odin-status";
+
 pub struct ProcessScanner {
     names: Vec<String>,
     own_pid: i32,
+    /// Device and inode of this service's executable, to know its copies.
+    own_exe: Option<(u64, u64)>,
     ticks_per_second: f64,
     page_size: u64,
     mem_total: u64,
@@ -101,6 +114,8 @@ struct Identity {
     name: String,
     cmdline: Vec<String>,
     ppid: i32,
+    /// An odin-status process, which matches no name.
+    ours: bool,
     /// Indices of the configured names this process matches, worked out once.
     matched: Vec<usize>,
 }
@@ -154,6 +169,7 @@ impl ProcessScanner {
         ProcessScanner {
             names: names.to_vec(),
             own_pid: std::process::id() as i32,
+            own_exe: exe_identity("/proc/self/exe"),
             ticks_per_second: procfs::ticks_per_second() as f64,
             page_size: procfs::page_size(),
             mem_total,
@@ -208,6 +224,11 @@ impl ProcessScanner {
     /// of `/proc` and the read (or its figures unreadable).
     pub fn read_errors(&self) -> u64 {
         self.read_errors
+    }
+
+    /// Counts read errors from 0 again (`reset_statistics`).
+    pub fn reset_read_errors(&mut self) {
+        self.read_errors = 0;
     }
 
     /// One cycle: every configured name with the processes reported for it.
@@ -363,7 +384,7 @@ impl ProcessScanner {
         parents.dedup();
         let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
         if !parents.is_empty() {
-            for k in &self.known {
+            for k in self.known.iter().filter(|k| !k.id.ours) {
                 if parents.binary_search(&k.id.ppid).is_ok() {
                     children.entry(k.id.ppid).or_default().push(k.pid);
                 }
@@ -385,8 +406,13 @@ impl ProcessScanner {
         let raw_cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let cmdline = parse_cmdline(&raw_cmdline);
         let age = uptime.map(|up| up - stat.start_time as f64 / self.ticks_per_second);
+        let ours = stat.comm == OUR_COMM
+            || self
+                .own_exe
+                .is_some_and(|own| exe_identity(&format!("/proc/{pid}/exe")) == Some(own));
         let mut id = Identity {
             name: process_name(&stat.comm, &cmdline),
+            ours,
             comm: stat.comm,
             cmdline,
             ppid: stat.ppid,
@@ -566,13 +592,23 @@ impl Identity {
         self.name.contains(name) || self.cmdline.iter().any(|arg| arg.contains(name))
     }
 
-    /// Indices of the names this process matches.
+    /// Indices of the names this process matches; none for odin-status's own.
     fn matched_in(&self, names: &[String]) -> Vec<usize> {
+        if self.ours {
+            return Vec::new();
+        }
         (names.iter().enumerate())
             .filter(|(_, name)| self.matches(name))
             .map(|(index, _)| index)
             .collect()
     }
+}
+
+/// Device and inode of the file an executable link points to.
+fn exe_identity(link: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(link).ok()?;
+    Some((meta.dev(), meta.ino()))
 }
 
 /// psutil's `cpu_percent`: CPU seconds used over wall seconds elapsed, as a
@@ -870,6 +906,7 @@ mod tests {
             name: "bash".into(),
             cmdline: vec!["/bin/bash".into(), "/opt/stFrameProcessor1.sh".into()],
             ppid: 1,
+            ours: false,
             matched: vec![],
         };
         assert!(id.matches("stFrameProcessor1.sh"));
@@ -877,6 +914,11 @@ mod tests {
         assert!(!id.matches("frameReceiver"));
         // A substring must lie within one argument.
         assert!(!id.matches("bash /opt"));
+        let names = ["stFrameProcessor1.sh".to_string(), "nope".to_string()];
+        assert_eq!(id.matched_in(&names), [0]);
+        // An odin-status process (`watch ... stFrameProcessor1.sh`) matches nothing.
+        let ours = Identity { ours: true, ..id };
+        assert!(ours.matched_in(&names).is_empty());
     }
 
     #[test]

@@ -279,6 +279,24 @@ impl Drop for Reaped {
     }
 }
 
+/// `process_summary/<key>` as the control socket answers it now.
+pub fn summary(svc: &Service, key: &str) -> Value {
+    let reply = svc.get(&format!("process_summary/{key}"));
+    assert_eq!(reply["msg_type"], "ack", "{reply}");
+    reply["params"].clone()
+}
+
+/// A summary's (count, state, starts, exits, restarts).
+pub fn counts(s: &Value) -> (u64, &str, u64, u64, u64) {
+    (
+        s["count"].as_u64().unwrap(),
+        s["state"].as_str().unwrap(),
+        s["starts"].as_u64().unwrap(),
+        s["exits"].as_u64().unwrap(),
+        s["restarts"].as_u64().unwrap(),
+    )
+}
+
 /// A service at 10 Hz watching one process entry (`name` or `name:N`).
 pub fn serve_watching(entry: &str) -> Service {
     Service::start(&["--rate", "10", "--interfaces", "lo", "--processes", entry])

@@ -53,10 +53,21 @@ def request(endpoint, msg_val, params=None, msg_id=1, timeout_ms=3000, ctx=None)
         sock.close()
 
 
+def stop(proc):
+    """SIGTERM, then SIGKILL if it has not exited within 5 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Service:
-    def __init__(self, tmp_path, *args, prefix=()):
-        self.ctrl = f"ipc://{tmp_path}/ctrl"
-        self.pub = f"ipc://{tmp_path}/pub"
+    def __init__(self, tmp_path, *args, prefix=(), ctrl=None, pub=None):
+        self.ctrl = ctrl or f"ipc://{tmp_path}/ctrl"
+        self.pub = pub or f"ipc://{tmp_path}/pub"
         # `prefix` runs the service through a command that execs it
         # (ip netns exec, setpriv), so the PID is still the service's.
         self.proc = subprocess.Popen(
@@ -83,13 +94,7 @@ class Service:
         return reply["params"]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
         self.proc.stderr.close()
 
 

@@ -13,7 +13,7 @@ import msgpack
 import pytest
 import zmq
 
-from conftest import Service, has_odins_blocks_first, request
+from conftest import eventually, Service, has_odins_blocks_first, request
 
 from odin_status import (OdinStatusError, Snapshot, StatusClient, StatusError,
                          StatusProtocolError, StatusSubscriber, StatusTimeout, __all__,
@@ -21,7 +21,8 @@ from odin_status import (OdinStatusError, Snapshot, StatusClient, StatusError,
 from odin_status.subscriber import cycles_missed
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
-SUPPORTED = ["get", "status", "request_configuration", "request_version", "request_commands", "configure"]
+SUPPORTED = ["get", "status", "request_configuration", "request_version", "request_commands", "configure",
+             "reset_statistics"]
 
 
 class FakeRouter:
@@ -121,8 +122,8 @@ def test_every_call(serve, tmp_path):
         assert c.configuration() == {
             "disks": ["/", str(tmp_path)], "interfaces": ["lo"],
             "processes": ["no-such-xyz"], "rate": 1.0, "ctrl_endpoint": svc.ctrl,
-            "pub_endpoint": svc.pub, "pub_encoding": "json", "allow_configure": False,
-            "thresholds": {}}
+            "pub_endpoint": svc.pub, "pub_encoding": "json", "max_message_size": 1048576,
+            "ipc_mode": "660", "log_file": None, "allow_configure": False, "thresholds": {}}
         assert c.version() == request(svc.ctrl, "request_version")["params"]
         assert c.version()["name"] == "odin-status"
         assert c.commands() == {"supported": SUPPORTED}
@@ -141,6 +142,43 @@ def test_configure(serve):
         assert after["rate"] == 2.0 and after["processes"] == ["x-client"]
         with pytest.raises(StatusError, match=r"^processes.add names 'x-client', which is already configured.$"):
             c.configure({"processes": {"add": ["x-client"]}})
+
+
+def test_odin_data_commands(serve, spawn):
+    """status takes get's params, request_configuration takes metadata, and
+    reset_statistics starts the counts again, as odin-data's clients use them."""
+    spawn("odst-client-fp", "/bin/sleep", "600")
+    svc = serve("--interfaces", "lo", "--rate", "10", "--processes", "fp1=odst-client-fp:1")
+    with StatusClient(svc.ctrl) as c:
+        eventually(lambda: c.status("process_summary/fp1/count") == {"value": 1}, what="the process")
+        assert c.status("process_summary/fp1/expected", metadata=True) == \
+            c.get("process_summary/fp1/expected", metadata=True) == \
+            {"value": 1, "writeable": False, "type": "int"}
+        assert c.status("process/fp1").keys() == c.get("process/fp1").keys()
+        assert has_odins_blocks_first(c.status(metadata=True))
+        with pytest.raises(StatusError, match=r"^Invalid path: process/odst-client-fp$"):
+            c.status("process/odst-client-fp")
+        with pytest.raises(TypeError, match="path must be a str"):
+            c.status(3)
+        configuration = c.configuration(metadata=True)
+        assert configuration["processes"] == {
+            "value": ["fp1=odst-client-fp:1"], "writeable": False, "type": "list", "element_type": "str"}
+        # thresholds is a branch (of one leaf per limit); the rest are leaves.
+        assert {k: v.get("value", v) for k, v in configuration.items()} == c.configuration()
+        with pytest.raises(StatusError, match=r"^reset_statistics is disabled; start the service with --allow-configure"):
+            c.reset_statistics()
+
+    svc = serve("--interfaces", "lo", "--rate", "10", "--processes", "fp1=odst-client-fp:1",
+                "--allow-configure")
+    with StatusClient(svc.ctrl) as c:
+        assert c.configuration(metadata=True)["rate"] == {"value": 10.0, "writeable": True, "type": "float"}
+        spawn("odst-client-fp-b", "/bin/sleep", "0.3")  # a start and an exit
+        eventually(lambda: c.get("process_summary/fp1/exits")["value"] >= 1, what="an exit")
+        assert c.reset_statistics() is None
+        eventually(lambda: c.get("process_summary/fp1/starts")["value"] == 0, what="the reset")
+        summary = c.get("process_summary/fp1")
+        assert (summary["exits"], summary["restarts"], summary["last_exit"]) == (0, 0, None)
+        assert summary["count"] == 1 and summary["state"] == "ok"
 
 
 def test_metadata(serve):
@@ -171,7 +209,7 @@ def test_nack_raises_status_error_and_client_goes_on(serve):
             c.request("reboot")
         with pytest.raises(StatusError) as raised:
             c.request("status", {"verbose": True})
-        assert raised.value.error == "status takes no params, but was given 'verbose'."
+        assert raised.value.error == "status takes params path and metadata, not 'verbose'."
         # A nack leaves the REQ socket ready for the next request.
         assert has_odins_blocks_first(c.status()), list(c.status())
 

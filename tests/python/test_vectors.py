@@ -256,6 +256,7 @@ def test_vectors(file, serve, spawn):
 STATE_ERRORS = (
     "Invalid path: ",
     "configure is disabled",
+    "reset_statistics is disabled",
     "which is not configured",
     "which is already configured",
     "would share the tree key",
@@ -264,9 +265,21 @@ STATE_ERRORS = (
 )
 
 
+def test_odin_data_vectors_keep_to_its_msg_vals():
+    """Every request and reply of odin_data.json is one odin-data's strict C++
+    IpcMessage accepts: all five keys, a msg_val from its list."""
+    doc = load("odin_data.json")
+    known = set(doc["odin_data_msg_vals"])
+    assert not known & {"get", "process_event", "alarm"}
+    for vector in doc["vectors"]:
+        request = vector["request"]["json"]
+        assert list(request) == ["msg_type", "msg_val", "id", "timestamp", "params"], vector["name"]
+        assert {request["msg_val"], vector["reply"]["msg_val"]} <= known, vector["name"]
+
+
 def test_vector_files_exist_and_count():
-    assert VECTOR_FILES == ["commands.json", "configure.json", "malformed.json", "paths.json",
-                            "process.json"]
+    assert VECTOR_FILES == ["commands.json", "configure.json", "malformed.json", "odin_data.json",
+                            "paths.json", "process.json"]
     names = [(f, v["name"]) for f in VECTOR_FILES for v in load(f)["vectors"]]
     assert len(names) == len(set(names))
     assert len(names) >= 60

@@ -23,6 +23,15 @@ from .errors import OdinStatusError, StatusError, StatusProtocolError, StatusTim
 DEFAULT_CTRL = "tcp://127.0.0.1:5040"
 
 
+def _tree_params(path: str, metadata: bool) -> Dict[str, Any]:
+    """``get``'s and ``status``'s params, checked before anything is sent."""
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str, not {type(path).__name__}")
+    if not isinstance(metadata, bool):
+        raise TypeError(f"metadata must be a bool, not {type(metadata).__name__}")
+    return {"path": path, "metadata": metadata}
+
+
 def _ms_left(deadline: float) -> int:
     """Milliseconds to the deadline for zmq's poll, which treats -1 as forever."""
     return max(0, int((deadline - time.monotonic()) * 1000))
@@ -55,19 +64,29 @@ class StatusClient(SocketOwner):
 
     def get(self, path: str = "", metadata: bool = False) -> Any:
         """The tree at ``path`` (``""`` for all); a leaf is ``{"value": v}``."""
-        if not isinstance(path, str):
-            raise TypeError(f"path must be a str, not {type(path).__name__}")
+        return self.request("get", _tree_params(path, metadata))
+
+    def status(self, path: str = "", metadata: bool = False) -> Any:
+        """odin-data's ``status``: the whole tree, or with ``path`` and
+        ``metadata`` exactly what :meth:`get` answers."""
+        params = _tree_params(path, metadata)
+        # Without them, no params at all, as odin-data's own clients send it.
+        return self.request("status", params if path or metadata else None)
+
+    def configuration(self, metadata: bool = False) -> Any:
+        """The configuration in force (``request_configuration``); with
+        ``metadata`` each value as ``{"value", "writeable", "type"}``, writeable
+        where :meth:`configure` may change it."""
         if not isinstance(metadata, bool):
             raise TypeError(f"metadata must be a bool, not {type(metadata).__name__}")
-        return self.request("get", {"path": path, "metadata": metadata})
+        return self.request("request_configuration", {"metadata": True} if metadata else None)
 
-    def status(self) -> Any:
-        """The whole tree: disk, network and process."""
-        return self.request("status")
-
-    def configuration(self) -> Any:
-        """The configuration in force (``request_configuration``)."""
-        return self.request("request_configuration")
+    def reset_statistics(self) -> None:
+        """Starts the lifecycle counts (starts, exits, restarts, last_start,
+        last_exit), ``monitor/max_cycle_duration`` and ``monitor/sampling_errors``
+        again from the next snapshot. Only a service started with
+        ``--allow-configure`` accepts it; a refusal raises StatusError."""
+        self.request("reset_statistics")
 
     def configure(self, changes: Dict[str, Any]) -> Any:
         """Changes what is monitored, e.g. ``{"processes": {"add": ["fp"]}, "rate": 5}``;
