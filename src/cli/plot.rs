@@ -255,6 +255,7 @@ pub fn unit(leaf: &str) -> &'static str {
         | "last_cycle_duration"
         | "max_cycle_duration" => "s",
         "speed_mbps" => "Mbit/s",
+        "boot_time" => "s since 1970",
         "load_average" => "processes",
         _ => "count",
     }
@@ -415,6 +416,7 @@ mod tests {
         assert_eq!(unit("process_summary/fp/memory_rss"), "bytes");
         assert_eq!(unit("disk/_/time_to_full"), "s");
         assert_eq!(unit("process_summary/fp/count"), "count");
+        assert_eq!(unit("host/boot_time"), "s since 1970");
     }
 
     #[test]
