@@ -7,13 +7,21 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# promtool and a Prometheus server check /metrics (Debian package prometheus).
-if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+# System tools the tests drive: tmux (the terminal `top` is tested in), a
+# TrueType font (plot's labels), promtool and a Prometheus server (/metrics),
+# all Debian packages. Installed with apt-get when missing and root.
+missing=()
+command -v tmux >/dev/null || missing+=(tmux)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ -n "${ODIN_STATUS_FONT:-}" ] \
+    || missing+=(fonts-dejavu-core)
+{ command -v promtool >/dev/null && command -v prometheus >/dev/null; } || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
-        echo "run-tests.sh: promtool/prometheus missing and not root; the Prometheus tests will be skipped" >&2
+        echo "run-tests.sh: the tests need ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
+        exit 2
     fi
 fi
 

@@ -182,18 +182,31 @@ fn record_appends_and_rotates_plain_files() {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut records = lines(&std::fs::read(dir.path("run.jsonl")).unwrap());
+    let mut written = vec![dir.path("run.jsonl").display().to_string()];
     let mut n = 1;
     while let Ok(bytes) = std::fs::read(dir.path(&format!("run-{n}.jsonl"))) {
-        // The newest file is empty when the last line made the one before rotate.
-        assert!(
-            bytes.is_empty() || bytes.ends_with(b"\n"),
-            "complete lines only"
-        );
+        // No file is left empty: the next one is opened for a line to write.
+        assert!(!bytes.is_empty(), "run-{n}.jsonl is empty");
+        assert!(bytes.ends_with(b"\n"), "complete lines only");
         records.extend(lines(&bytes));
+        written.push(dir.path(&format!("run-{n}.jsonl")).display().to_string());
         n += 1;
     }
     assert!(n > 2, "rotated into {n} files");
     check_recording(&services, &records);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        summary.lines().next(),
+        Some(
+            format!(
+                "odin-status: recorded {} message(s) to {}",
+                records.len(),
+                written.join(", ")
+            )
+            .as_str()
+        ),
+        "the summary names every file"
+    );
 }
 
 #[test]
@@ -231,4 +244,215 @@ fn replay_survives_a_killed_recorder_and_bad_lines() {
 
     let out = finish(spawn(&["replay", "/no/such/recording.jsonl"]));
     assert_eq!(out.status.code(), Some(2));
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A rotated gzip set of two services read back by shell order, by a quoted
+/// glob and by names given out of order: always in the order written.
+#[test]
+fn replay_and_plot_a_rotated_gzip_set_of_two_services() {
+    let dir = TempDir::new("set");
+    let (services, out) = record_two(&dir, "run.jsonl.gz", &["--rotate-mb", "0.004"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut files = vec![dir.path("run.jsonl.gz")];
+    let mut n = 1;
+    while dir.path(&format!("run-{n}.jsonl.gz")).exists() {
+        files.push(dir.path(&format!("run-{n}.jsonl.gz")));
+        n += 1;
+    }
+    assert!(files.len() >= 3, "rotated into {} files", files.len());
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let first: Vec<&str> = vec!["replay", &names[0]];
+    let in_order = lines(&finish(spawn(&first)).stdout);
+    // Only the first file: the set needs all its names.
+    let mut all: Vec<&str> = vec!["replay"];
+    all.extend(names.iter().rev().map(String::as_str));
+    let reversed = finish(spawn(&all));
+    assert_eq!(reversed.status.code(), Some(0), "{}", stderr(&reversed));
+    let records = lines(&reversed.stdout);
+    assert!(records.len() > in_order.len());
+    check_recording(&services, &records);
+    let glob = dir.path("run*.jsonl.gz").display().to_string();
+    let globbed = finish(spawn(&["replay", &glob]));
+    assert_eq!(lines(&globbed.stdout), records);
+    // A bare trailing path still works where it cannot be a file.
+    let values = finish(spawn(&["replay", &glob, "host/cpu_percent"]));
+    assert_eq!(lines(&values.stdout).len(), records.len());
+
+    // plot: a PNG and an SVG of the requested size, one line per endpoint and leaf.
+    let png = dir.path("load.png");
+    let png_s = png.display().to_string();
+    let out = finish(spawn(&[
+        "plot",
+        &glob,
+        "--path",
+        "host/load_average",
+        "--out",
+        &png_s,
+        "--width",
+        "640",
+        "--height",
+        "480",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!(
+            "odin-status: plotted 6 line(s) from {} snapshot(s) to {png_s}",
+            records.len()
+        )
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let size = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (640, 480));
+
+    let svg = dir.path("net.svg");
+    let svg_s = svg.display().to_string();
+    let mut args = vec!["plot"];
+    args.extend(names.iter().map(String::as_str));
+    args.extend([
+        "--path",
+        "network/lo/bytes_recv_rate",
+        "--path",
+        "host/cpu_percent",
+        "--out",
+        &svg_s,
+    ]);
+    let out = finish(spawn(&args));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    assert!(
+        text.contains(r#"width="1200" height="600""#),
+        "default size"
+    );
+    // Data lines are coloured polylines; axes and ticks are black.
+    let lines_drawn = text
+        .split("<polyline")
+        .skip(1)
+        .filter_map(|p| p.split('>').next())
+        .filter(|p| !p.contains(r##"stroke="#000000""##))
+        .count();
+    assert_eq!(lines_drawn, 4, "2 endpoints x 2 leaves");
+    for svc in &services {
+        assert!(text.contains(&format!("{} host/cpu_percent (%)", svc.publish)));
+    }
+    assert!(text.contains("bytes/s"), "the unit is in the labels");
+
+    let out = finish(spawn(&[
+        "plot",
+        &glob,
+        "--path",
+        "disk/_nope",
+        "--out",
+        &svg_s,
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!(
+            "odin-status: none of the {} snapshot(s) has a number at disk/_nope",
+            records.len()
+        )
+    );
+    let out = finish(spawn(&["plot", &glob, "--path", "host", "--out", "x.jpg"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim(),
+        "odin-status: --out must name a .png or .svg file, not 'x.jpg'"
+    );
+}
+
+#[test]
+fn replay_refuses_what_is_not_a_recording() {
+    let dir = TempDir::new("notrec");
+    let fake_gz = dir.path("a.jsonl.gz");
+    std::fs::write(&fake_gz, "{\"endpoint\": 1}\n").unwrap();
+    let text = dir.path("notes.txt");
+    std::fs::write(&text, "hello\nworld\n").unwrap();
+    let cases = [
+        (
+            fake_gz.display().to_string(),
+            1,
+            format!(
+                "odin-status: {} is not gzip, though its name ends in .gz",
+                fake_gz.display()
+            ),
+        ),
+        (
+            text.display().to_string(),
+            1,
+            format!("odin-status: {} is not a recording: none of its first 2 line(s) is a record written by odin-status record", text.display()),
+        ),
+        (
+            dir.path("nothing*.jsonl").display().to_string(),
+            2,
+            format!("odin-status: no file matches {}", dir.path("nothing*.jsonl").display()),
+        ),
+    ];
+    for (file, code, message) in cases {
+        let out = finish(spawn(&["replay", &file]));
+        assert_eq!(out.status.code(), Some(code), "{file}");
+        assert_eq!(stderr(&out).trim(), message);
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn watch_gives_up_after_its_timeout() {
+    let dir = TempDir::new("wt");
+    let endpoint = format!("ipc://{}", dir.path("nobody").display());
+    let out = finish(spawn(&["watch", "--pub", &endpoint, "--timeout", "0.5"]));
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!("odin-status: no snapshot from {endpoint} within 0.5 s (--timeout)")
+    );
+}
+
+/// The service stops: one warning once snapshots are 3 intervals (at least
+/// 2 s) late; it comes back on the same endpoint: one line saying so.
+#[test]
+fn watch_warns_once_when_stale_and_once_when_back() {
+    let mut svc = Service::start(&["--rate", "20", "--interfaces", "lo"]);
+    let endpoint = svc.publish.clone();
+    let mut child = spawn(&["watch", "host/uptime", "--pub", &endpoint]);
+    std::thread::sleep(Duration::from_millis(800));
+    svc.stop(15);
+    std::thread::sleep(Duration::from_millis(3500));
+    let mut again = Command::new(BIN)
+        .args(["serve", "--ctrl", &svc.ctrl, "--pub", &endpoint])
+        .args(["--rate", "20", "--interfaces", "lo"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    send_signal(child.id() as i32, 2);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(0));
+    let warnings: Vec<&str> = err.lines().collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert_eq!(
+        warnings[0],
+        format!("odin-status: no snapshot from {endpoint} for 2.0 s; still waiting (is the service running there?)")
+    );
+    let back = format!("odin-status: snapshots from {endpoint} again after ");
+    assert!(
+        warnings[1].starts_with(&back) && warnings[1].ends_with(" s"),
+        "{err}"
+    );
+    send_signal(again.id() as i32, 15);
+    let _ = again.wait();
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Records one value of the odin-status tree from its published snapshots, then plots it.
 
-With matplotlib installed it draws the series (to --output, or a window);
-without it, or with --csv, it prints the series as CSV, so it is useful on a
-bare DAQ host too. Snapshots the subscriber lost are reported and break the
+With matplotlib installed (``pip install ./clients/python[plot]``) it draws
+the series (to --output, or a window); without it, or with --csv, it prints
+the series as CSV, so it is useful on a bare DAQ host too. --output without
+matplotlib is an error (exit 2): the file it names could not be written.
+``odin-status plot`` draws recordings without Python. Snapshots the subscriber lost are reported and break the
 line rather than being drawn through.
 
     plot_value.py disk/_/percent --seconds 60 --output disk.png
@@ -99,7 +101,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--pub", default="tcp://127.0.0.1:5041", metavar="ENDPOINT",
                         help="the service's status publisher (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=10.0,
-                        help="how long to record (default: %(default)s)")
+                        help="how long to record, in seconds (default: %(default)s)")
     parser.add_argument("--csv", action="store_true", help="print CSV even if matplotlib is installed")
     parser.add_argument("--output", metavar="FILE", help="save the plot here instead of showing it")
     args = parser.parse_args(argv)
@@ -115,6 +117,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             import matplotlib.pyplot
             plt = matplotlib.pyplot
         except ImportError:
+            if args.output:
+                print(f"plot_value: --output {args.output} needs matplotlib, which is not installed "
+                      "(pip install './clients/python[plot]'), or use --csv", file=sys.stderr)
+                return 2
             print("matplotlib is not installed; printing CSV instead", file=sys.stderr)
 
     try:

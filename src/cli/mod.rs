@@ -1,16 +1,23 @@
 //! The command line: one module per subcommand, behind one enum.
 //!
-//! `serve` runs the service; `get` asks it one question; `watch`, `record`
-//! and `replay` follow, keep and read back its published snapshots. Exit codes
-//! are part of the interface scripts rely on: 0 done, 1 refused (nack),
-//! 2 usage, configuration or connection error, 3 no answer in time.
+//! `serve` runs the service; `get` and `config` ask it one question; `watch`,
+//! `record` and `top` follow its published snapshots (through one `feed`);
+//! `replay` and `plot` read recordings back (through one `recording`). Exit
+//! codes are part of the interface scripts rely on: 0 done, 1 refused (a nack,
+//! or a file that is not a recording), 2 usage, configuration or connection
+//! error, 3 nothing in time.
 
+mod feed;
 mod get;
+mod plot;
 mod record;
+mod recording;
 mod replay;
 mod serve;
+mod top;
 mod watch;
 
+use std::error::Error as _;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +36,8 @@ const EXIT_TIMEOUT: u8 = 3;
 #[command(
     name = "odin-status",
     version,
-    about = "Disk, network and process status of a DAQ host, over ZeroMQ"
+    about = "Disk, network and process status of a DAQ host, over ZeroMQ",
+    arg_required_else_help = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -48,31 +56,20 @@ enum Commands {
     Record(record::RecordArgs),
     /// Print what a recording holds, one line per snapshot (or the value at PATH).
     Replay(replay::ReplayArgs),
+    /// Live full-screen view of one or more services: processes, disks, interfaces, events.
+    Top(top::TopArgs),
+    /// Draw numeric leaves of recordings over time to a PNG or SVG file.
+    Plot(plot::PlotArgs),
+    /// Print the configuration a running service is using (its request_configuration answer).
+    Config(get::ConfigArgs),
+    /// Print this program's version.
+    Version,
 }
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            // One line: clap's first, without its usage block.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "odin-status: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
-            return ExitCode::from(EXIT_ERROR);
-        }
+        Err(e) => return usage_error(&e),
     };
     match cli.command {
         Commands::Serve(args) => serve::run(*args),
@@ -80,7 +77,129 @@ pub fn main() -> ExitCode {
         Commands::Watch(args) => watch::run(args),
         Commands::Record(args) => record::run(args),
         Commands::Replay(args) => replay::run(args),
+        Commands::Top(args) => top::run(args),
+        Commands::Plot(args) => plot::run(args),
+        Commands::Config(args) => get::run_config(args),
+        Commands::Version => {
+            println!("odin-status {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
     }
+}
+
+/// Help and version go to stdout with exit 0 when asked for; anything else
+/// is one sentence on stderr naming what is wrong, and exit 2. Bare
+/// `odin-status` is a usage error too: the help goes to stderr.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprint!("{}", e.render());
+            return ExitCode::from(EXIT_ERROR);
+        }
+        _ => {}
+    }
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => vec![s.clone()],
+        Some(ContextValue::Strings(v)) => v.clone(),
+        Some(ContextValue::StyledStr(s)) => vec![s.to_string()],
+        Some(ContextValue::StyledStrs(v)) => v.iter().map(ToString::to_string).collect(),
+        _ => Vec::new(),
+    };
+    let quoted = |v: Vec<String>| {
+        v.iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    let invalid = context(ContextKind::InvalidArg);
+    let invalid = match invalid.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => invalid.join(""),
+    };
+    // "Usage: odin-status record --pub ..." names the subcommand the help is for.
+    let usage = context(ContextKind::Usage).join("");
+    let help = match usage.split_whitespace().nth(2) {
+        Some(sub) if !sub.starts_with(['-', '<', '[']) => format!("odin-status {sub} --help"),
+        _ => "odin-status --help".to_string(),
+    };
+    let message = match e.kind() {
+        ErrorKind::MissingRequiredArgument => format!("missing {invalid}"),
+        ErrorKind::InvalidSubcommand => {
+            let mut m = format!(
+                "unknown subcommand '{}'",
+                context(ContextKind::InvalidSubcommand).join("")
+            );
+            let suggested = context(ContextKind::SuggestedSubcommand);
+            if !suggested.is_empty() {
+                m += &format!("; did you mean {}?", quoted(suggested));
+            }
+            m
+        }
+        ErrorKind::UnknownArgument => {
+            let mut m = format!("unknown argument '{invalid}'");
+            let suggested = context(ContextKind::SuggestedArg);
+            if !suggested.is_empty() {
+                m += &format!("; did you mean {}?", quoted(suggested));
+            }
+            m
+        }
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            let value = context(ContextKind::InvalidValue).join("");
+            // Our own parsers' reasons are whole sentences naming the flag.
+            match e.source().map(ToString::to_string) {
+                Some(reason) => reason,
+                None if value.is_empty() => format!("{invalid} needs a value"),
+                None => format!("'{value}' is not a valid value for {invalid}"),
+            }
+        }
+        _ => {
+            // clap's first line, without its usage block.
+            let text = e.to_string();
+            text.lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string()
+        }
+    };
+    eprintln!("odin-status: {message} (see {help})");
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// `--ctrl`: a tcp:// or ipc:// endpoint, explained as `serve` explains it.
+fn ctrl_endpoint(value: &str) -> Result<String, String> {
+    crate::config::check_endpoint(value, "--ctrl").map_err(|e| e.to_string())
+}
+
+/// `--pub`: a tcp:// or ipc:// endpoint, explained as `serve` explains it.
+fn pub_endpoint(value: &str) -> Result<String, String> {
+    crate::config::check_endpoint(value, "--pub").map_err(|e| e.to_string())
+}
+
+/// `--timeout MS` of the control requests: whole milliseconds above 0.
+fn milliseconds(value: &str) -> Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(ms),
+        _ => Err(format!(
+            "--timeout must be a whole number of milliseconds above 0, not '{value}'"
+        )),
+    }
+}
+
+/// `--timeout SECONDS` of the stream readers: seconds above 0, fractions allowed.
+fn seconds_above_zero(value: &str) -> Result<std::time::Duration, String> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("--timeout must be a number of seconds above 0, not '{value}'"))
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {

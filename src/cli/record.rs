@@ -18,20 +18,20 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 
-use super::{fail, is_snapshot, stop_on_signal, CycleGaps};
-use crate::protocol::{decode_published, timestamp_now};
-use crate::transport::{self, Subscriber};
+use super::feed::{Event, Feed};
+use super::{fail, pub_endpoint, stop_on_signal};
+use crate::protocol::timestamp_now;
 
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Status publisher endpoint to follow; repeat for several hosts.
-    #[arg(long = "pub", value_name = "ENDPOINT", required = true)]
+    /// Status publisher endpoint to follow (tcp://HOST:PORT or ipc://PATH); repeat for several hosts.
+    #[arg(long = "pub", value_name = "ENDPOINT", required = true, value_parser = pub_endpoint)]
     publish: Vec<String>,
     /// File to append to, one JSON line per snapshot; a .gz name is gzip-compressed.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Start a new file (FILE with -1, -2, ... before its extension) past this many MB.
-    #[arg(long, value_name = "N")]
+    /// Start a new file (FILE with -1, -2, ... before its extension) once one passes this many MB (MiB).
+    #[arg(long, value_name = "MB")]
     rotate_mb: Option<f64>,
     /// Stop after this many messages (default: until interrupted).
     #[arg(long, value_name = "N")]
@@ -45,14 +45,10 @@ pub fn run(args: RecordArgs) -> ExitCode {
         }
     }
     let stop = stop_on_signal();
-    let ctx = transport::Context::new();
-    let mut subscribers = Vec::with_capacity(args.publish.len());
-    for endpoint in &args.publish {
-        match Subscriber::connect(&ctx, endpoint) {
-            Ok(sub) => subscribers.push(sub),
-            Err(e) => return fail(e),
-        }
-    }
+    let mut feed = match Feed::connect(&args.publish) {
+        Ok(feed) => feed,
+        Err(e) => return fail(e),
+    };
     let limit = args
         .rotate_mb
         .map(|mb| (mb * 1024.0 * 1024.0) as u64)
@@ -66,36 +62,25 @@ pub fn run(args: RecordArgs) -> ExitCode {
             ))
         }
     };
-    let mut gaps = vec![CycleGaps::default(); args.publish.len()];
     let mut recorded: u64 = 0;
     let mut failure = None;
     while !stop.load(Ordering::Relaxed) && args.count.is_none_or(|n| recorded < n) {
-        let (index, frame) = match transport::receive_any(&subscribers, Duration::from_millis(100))
-        {
-            Ok(Some(received)) => received,
-            Ok(None) => continue,
+        let (index, message) = match feed.next(Duration::from_millis(100)) {
+            Ok(Event::Message { index, message, .. }) => (index, message),
+            Ok(Event::Idle) => continue,
+            Ok(told) => {
+                if let Some(line) = feed.tell(&told) {
+                    eprintln!("{line}");
+                }
+                continue;
+            }
             Err(e) => {
                 failure = Some(e.to_string());
                 break;
             }
         };
         let received = timestamp_now();
-        let endpoint = args.publish.get(index).map(String::as_str).unwrap_or("");
-        let message = match decode_published(&frame) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("odin-status: skipped a message from {endpoint}: {e}");
-                continue;
-            }
-        };
-        if is_snapshot(&message) {
-            if let (Some(cycle), Some(g)) = (
-                message.get("id").and_then(Value::as_u64),
-                gaps.get_mut(index),
-            ) {
-                g.see(cycle);
-            }
-        }
+        let endpoint = feed.endpoint(index);
         let line = json!({"endpoint": endpoint, "received": received, "snapshot": message});
         if let Err(e) = file.append(&line) {
             failure = Some(format!("cannot write {}: {e}", file.path.display()));
@@ -103,15 +88,20 @@ pub fn run(args: RecordArgs) -> ExitCode {
         }
         recorded += 1;
     }
+    let written: Vec<String> = file
+        .written
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let closed = file.close();
     eprintln!(
         "odin-status: recorded {recorded} message(s) to {}",
-        args.out.display()
+        written.join(", ")
     );
-    for (endpoint, g) in args.publish.iter().zip(&gaps) {
+    for source in &feed.sources {
         eprintln!(
-            "odin-status: {endpoint}: {} snapshot(s) missed (gaps in cycle numbers), {} restart(s)",
-            g.missed, g.restarts
+            "odin-status: {}: {} snapshot(s) missed (gaps in cycle numbers), {} restart(s)",
+            source.endpoint, source.gaps.missed, source.gaps.restarts
         );
     }
     match (failure, closed) {
@@ -121,12 +111,16 @@ pub fn run(args: RecordArgs) -> ExitCode {
     }
 }
 
-/// The file being written, rotated when it passes `limit` bytes.
+/// The file being written, rotated when it passes `limit` bytes. The next
+/// file is opened only when there is a line for it, so none is left empty.
 struct RecordFile {
     base: PathBuf,
     path: PathBuf,
     sink: Sink,
     limit: u64,
+    full: bool,
+    /// Every file written to, in order, for the summary.
+    written: Vec<PathBuf>,
 }
 
 enum Sink {
@@ -158,13 +152,19 @@ impl RecordFile {
         let sink = Sink::open(&path)?;
         Ok(RecordFile {
             base: path.clone(),
+            written: vec![path.clone()],
             path,
             sink,
             limit,
+            full: false,
         })
     }
 
     fn append(&mut self, line: &Value) -> io::Result<()> {
+        if self.full {
+            self.rotate()?;
+            self.full = false;
+        }
         let mut text = serde_json::to_vec(line)?;
         text.push(b'\n');
         match &mut self.sink {
@@ -175,9 +175,7 @@ impl RecordFile {
                 gz.flush()?;
             }
         }
-        if self.sink.size()? > self.limit {
-            self.rotate()?;
-        }
+        self.full = self.sink.size()? > self.limit;
         Ok(())
     }
 
@@ -188,6 +186,7 @@ impl RecordFile {
             .unwrap_or_else(|| self.base.clone());
         let old = std::mem::replace(&mut self.sink, Sink::open(&next)?);
         old.close()?;
+        self.written.push(next.clone());
         self.path = next;
         Ok(())
     }

@@ -1,64 +1,47 @@
-//! `odin-status replay`: read a recording back, one line per snapshot, so it
-//! can be fed to a plot without writing code.
+//! `odin-status replay`: read recordings back, one line per snapshot, so a
+//! value can be followed over a run (`odin-status plot` draws it).
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use flate2::read::MultiGzDecoder;
 use serde_json::{Map, Value};
 
-use super::{fail, is_snapshot, path_line, print_line};
+use super::recording::{self, is_pattern};
+use super::{is_snapshot, path_line, print_line};
 
 #[derive(Debug, Args)]
+#[command(after_help = "To draw values over time instead, see `odin-status plot --help`.")]
 pub struct ReplayArgs {
-    /// A file written by `odin-status record` (.gz read as gzip).
-    file: PathBuf,
+    /// Files written by `odin-status record` (gzip or not; a rotated set, or a
+    /// quoted glob, is read in the order it was written). A last argument that
+    /// is no file is taken as PATH.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<String>,
     /// Path in each snapshot's tree to print (e.g. disk/_/percent); whole records if absent.
+    #[arg(long)]
     path: Option<String>,
 }
 
-pub fn run(args: ReplayArgs) -> ExitCode {
-    let file = match File::open(&args.file) {
-        Ok(f) => f,
-        Err(e) => return fail(format!("{} cannot be read: {e}", args.file.display())),
-    };
-    let gzip = args.file.extension().is_some_and(|e| e == "gz");
-    let reader: Box<dyn Read> = if gzip {
-        Box::new(MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(file)
-    };
-    let shown = args.file.display();
-    let mut skipped = 0;
-    for (index, line) in BufReader::new(reader).split(b'\n').enumerate() {
-        let number = index + 1;
-        let line = match line {
-            Ok(line) => line,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                eprintln!("odin-status: {shown} ends early (it was not closed by its recorder); read up to line {}", number - 1);
-                break;
+pub fn run(mut args: ReplayArgs) -> ExitCode {
+    // `replay FILE PATH`, as before FILE... existed: a trailing argument that
+    // cannot be a file is the path.
+    if args.path.is_none() && args.files.len() > 1 {
+        if let Some(last) = args.files.last() {
+            if !is_pattern(last) && !std::path::Path::new(last).exists() {
+                args.path = args.files.pop();
             }
-            Err(e) => return fail(format!("{shown}: cannot read line {number}: {e}")),
-        };
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
         }
-        let record: Value = match serde_json::from_slice(&line) {
-            Ok(record @ Value::Object(_)) => record,
-            _ => {
-                eprintln!("odin-status: {shown}: line {number} is not a record; skipped");
-                skipped += 1;
-                continue;
-            }
-        };
+    }
+    let files = match recording::files(&args.files) {
+        Ok(files) => files,
+        Err(f) => return failed(f),
+    };
+    let result = recording::read(&files, |record| {
         let out = match &args.path {
             None => record,
             Some(path) => {
                 let Some(snapshot) = record.get("snapshot").filter(|s| is_snapshot(s)) else {
-                    continue;
+                    return true;
                 };
                 let mut context = Map::new();
                 for key in ["endpoint", "received"] {
@@ -67,12 +50,15 @@ pub fn run(args: ReplayArgs) -> ExitCode {
                 path_line(snapshot, path, context)
             }
         };
-        if !print_line(&out) {
-            break;
-        }
+        print_line(&out)
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => failed(f),
     }
-    if skipped > 0 {
-        eprintln!("odin-status: {shown}: {skipped} line(s) skipped");
-    }
-    ExitCode::SUCCESS
+}
+
+fn failed(f: recording::Failure) -> ExitCode {
+    eprintln!("odin-status: {}", f.message);
+    ExitCode::from(f.code)
 }

@@ -5,59 +5,80 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::{Map, Value};
+use serde_json::Map;
 
-use super::{fail, is_snapshot, path_line, print_line, stop_on_signal, CycleGaps};
+use super::feed::{seconds, Event, Feed};
+use super::{
+    fail, is_snapshot, path_line, print_line, pub_endpoint, seconds_above_zero, stop_on_signal,
+    EXIT_TIMEOUT,
+};
 use crate::config;
-use crate::protocol::decode_published;
-use crate::transport::{self, Subscriber};
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Path in each snapshot's tree to print (e.g. disk/_/percent); the whole message if absent.
     path: Option<String>,
-    /// Status publisher endpoint of the service.
-    #[arg(long = "pub", value_name = "ENDPOINT", default_value = config::DEFAULT_PUB)]
+    /// Status publisher endpoint of the service (tcp://HOST:PORT or ipc://PATH).
+    #[arg(long = "pub", value_name = "ENDPOINT", default_value = config::DEFAULT_PUB, value_parser = pub_endpoint)]
     publish: String,
-    /// Stop after this many snapshots (default: until interrupted).
+    /// Stop after this many messages (default: until interrupted).
     #[arg(long, value_name = "N")]
     count: Option<u64>,
+    /// Seconds without a snapshot after which to give up with exit status 3
+    /// (default: wait for ever; a warning goes to stderr once the publisher is stale).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds_above_zero)]
+    timeout: Option<Duration>,
 }
 
 pub fn run(args: WatchArgs) -> ExitCode {
     let stop = stop_on_signal();
-    let ctx = transport::Context::new();
-    let sub = match Subscriber::connect(&ctx, &args.publish) {
-        Ok(sub) => sub,
+    let mut feed = match Feed::connect(std::slice::from_ref(&args.publish)) {
+        Ok(feed) => feed,
         Err(e) => return fail(e),
     };
-    let mut gaps = CycleGaps::default();
+    let endpoint = &args.publish;
     let mut printed = 0;
     while !stop.load(Ordering::Relaxed) && args.count.is_none_or(|n| printed < n) {
-        let frame = match sub.receive(Duration::from_millis(100)) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => continue,
+        let event = match feed.next(Duration::from_millis(100)) {
+            Ok(event) => event,
             Err(e) => return fail(e),
         };
-        let message = match decode_published(&frame) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("odin-status: skipped a message from {}: {e}", args.publish);
+        let message = match event {
+            Event::Message {
+                message, missed, ..
+            } => {
+                if missed > 0 {
+                    let cycle = message.get("id").cloned().unwrap_or_default();
+                    eprintln!("odin-status: missed {missed} snapshot(s) before cycle {cycle}");
+                }
+                message
+            }
+            Event::Idle => {
+                let silent = feed
+                    .sources
+                    .first()
+                    .map(|s| s.staleness.silent(std::time::Instant::now()));
+                if let (Some(limit), Some(silent)) = (args.timeout, silent) {
+                    if silent >= limit {
+                        eprintln!(
+                            "odin-status: no snapshot from {endpoint} within {} (--timeout)",
+                            seconds(limit)
+                        );
+                        return ExitCode::from(EXIT_TIMEOUT);
+                    }
+                }
+                continue;
+            }
+            told => {
+                if let Some(line) = feed.tell(&told) {
+                    eprintln!("{line}");
+                }
                 continue;
             }
         };
-        let snapshot = is_snapshot(&message);
-        if snapshot {
-            if let Some(cycle) = message.get("id").and_then(Value::as_u64) {
-                let missed = gaps.see(cycle);
-                if missed > 0 {
-                    eprintln!("odin-status: missed {missed} snapshot(s) before cycle {cycle}");
-                }
-            }
-        }
         let line = match &args.path {
             None => message,
-            Some(_) if !snapshot => continue,
+            Some(_) if !is_snapshot(&message) => continue,
             Some(path) => path_line(&message, path, Map::new()),
         };
         if !print_line(&line) {

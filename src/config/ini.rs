@@ -112,6 +112,11 @@ impl Ini {
         }
     }
 
+    /// The sections' names in file order (DEFAULT is not one).
+    pub fn section_names(&self) -> impl Iterator<Item = &str> {
+        self.sections.iter().map(|(n, _)| n.as_str())
+    }
+
     pub fn has_section(&self, section: &str) -> bool {
         self.sections.iter().any(|(n, _)| n == section)
     }

@@ -474,8 +474,13 @@ impl FileOptions {
         };
         let section = section.unwrap_or(DEFAULT_SECTION).to_string();
         if !ini.has_section(&section) {
+            let sections: Vec<String> = ini.section_names().map(|n| format!("[{n}]")).collect();
+            let has = match sections.is_empty() {
+                true => "it has no sections".to_string(),
+                false => format!("it has {}", sections.join(", ")),
+            };
             return fail(format!(
-                "--config {shown} has no [{section}] section (choose one with --section)"
+                "--config {shown} has no [{section}] section ({has}; choose one with --section)"
             ));
         }
         Ok(FileOptions {
@@ -627,7 +632,8 @@ fn parse_rate(value: &str, origin: &str) -> Result<f64, ConfigError> {
     Ok(rate)
 }
 
-fn check_endpoint(endpoint: &str, flag: &str) -> Result<String, ConfigError> {
+/// A tcp:// or ipc:// endpoint, as every subcommand takes one; else the sentence saying so.
+pub fn check_endpoint(endpoint: &str, flag: &str) -> Result<String, ConfigError> {
     let rest = endpoint
         .strip_prefix("tcp://")
         .or_else(|| endpoint.strip_prefix("ipc://"));
@@ -990,7 +996,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "--config {} has no [adapter.status] section (choose one with --section)",
+                "--config {} has no [adapter.status] section (it has [server]; choose one with --section)",
                 f.path.display()
             )
         );

@@ -139,3 +139,24 @@ def test_plot_value_refuses_what_it_cannot_plot(serve, tmp_path):
     assert done.returncode == 1 and "no snapshot from" in done.stderr
     done = run("disk/_/percent", "--seconds", "0")
     assert done.returncode == 2 and "--seconds must be above 0" in done.stderr
+
+
+def test_plot_value_output_without_matplotlib_is_an_error(serve, tmp_path):
+    if importlib.util.find_spec("matplotlib") is not None:
+        # Hide it: a module set to None in sys.modules cannot be imported.
+        prelude = "import sys; sys.modules['matplotlib'] = None; "
+        print("matplotlib is installed here: hiding it from plot_value.py")
+    else:
+        prelude = ""
+    svc = serve("--interfaces", "lo", "--rate", "20")
+    out = tmp_path / "disk.png"
+    code = (prelude + "import runpy, sys; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code, str(PLOT), "disk/_/percent", "--pub", svc.pub,
+                           "--seconds", "0.5", "--output", str(out)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (f"plot_value: --output {out} needs matplotlib, which is not installed "
+                           "(pip install './clients/python[plot]'), or use --csv\n")
+    assert not out.exists()
