@@ -31,7 +31,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 if [ -f clients/python/pyproject.toml ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ./clients/python
+    # With its epics extra (softioc) for odin-status-ioc's tests.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "./clients/python[epics]"
 fi
 
 # odin-control 1.6.2 for the adapter's tests; 2.1.0 is in the venv above.

@@ -124,20 +124,27 @@ class SnapshotCache:
     ``on_notification(snapshot)`` for every other published message
     (``process_event``, ``alarm``), both on the cache's thread: keep them
     short. An exception in a callback is logged and the cache carries on.
+
+    ``stale_after`` (seconds) replaces the staleness rule for a site that
+    wants another limit (``odin-status-ioc --stale-after``).
     """
 
     def __init__(self, endpoint: Optional[str] = None, pub: Optional[str] = None, *,
                  on_snapshot: Optional[Callable[[Snapshot], None]] = None,
                  on_notification: Optional[Callable[[Snapshot], None]] = None,
                  context: Optional[zmq.Context[Any]] = None,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None,
+                 stale_after: Optional[float] = None) -> None:
         if endpoint is None and pub is None:
             raise ValueError("a SnapshotCache needs a control endpoint, a pub endpoint or both")
         for what, value in (("endpoint", endpoint), ("pub", pub)):
             if value is not None and (not isinstance(value, str) or "://" not in value):
                 raise ValueError(f"{what} must be a ZeroMQ endpoint such as "
                                  f"tcp://127.0.0.1:5040, not {value!r}")
+        if stale_after is not None and not stale_after > 0:
+            raise ValueError(f"stale_after must be a number of seconds above 0, not {stale_after!r}")
         self.endpoint: str = endpoint if endpoint is not None else str(pub)
+        self._stale_override = stale_after
         self._control = endpoint
         self._fixed_pub = pub
         self.on_snapshot = on_snapshot
@@ -170,7 +177,7 @@ class SnapshotCache:
         """Everything known now, taken at once (never waits on the network)."""
         now = time.monotonic()
         with self._lock:
-            limit = stale_after(self._interval)
+            limit = self._stale_limit()
             age = None if self._received is None else now - self._received
             connected = (age is not None and age <= limit and not self._stop.is_set()
                          and self._failure is None)
@@ -220,6 +227,12 @@ class SnapshotCache:
         how = "connected" if s.connected else "not connected"
         return f"SnapshotCache({self.endpoint!r}, pub={s.pub!r}) [{how}, cycle {s.cycle}]"
 
+    def _stale_limit(self) -> float:
+        """The staleness limit in force (called under the lock)."""
+        if self._stale_override is not None:
+            return self._stale_override
+        return stale_after(self._interval)
+
     def _error(self, age: Optional[float]) -> str:
         """Why there is no current snapshot, as a sentence (called under the lock)."""
         if self._failure is not None:
@@ -252,7 +265,7 @@ class SnapshotCache:
                 with self._lock:
                     pub = self._pub
                     quiet = (self._received is None
-                             or now - self._received > stale_after(self._interval))
+                             or now - self._received > self._stale_limit())
                 if pub is not None and (sub is None or sub.endpoint != pub):
                     if sub is not None:
                         sub.close()
