@@ -339,7 +339,7 @@ fn measure_publish(o: &Options, config: &Config, out: &mut Out) {
     let path = std::env::temp_dir().join(format!("odin-status-bench-{}.pub", std::process::id()));
     let endpoint = format!("ipc://{}", path.display());
     let ctx = transport::Context::new();
-    let publisher = Publisher::bind(&ctx, &endpoint, 0o600).expect("bind PUB");
+    let (publisher, _claim) = Publisher::bind(&ctx, &endpoint, 0o600).expect("bind PUB");
     let (tx, rx) = mpsc::channel::<Instant>();
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {

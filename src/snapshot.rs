@@ -224,6 +224,7 @@ pub struct Monitor {
     pub sampling_errors: u64,
     pub snapshots_published: u64,
     pub requests_served: u64,
+    pub log_write_errors: u64,
     pub start_time: String,
 }
 
@@ -239,6 +240,7 @@ impl Monitor {
             .with("sampling_errors", Leaf::int(self.sampling_errors))
             .with("snapshots_published", Leaf::int(self.snapshots_published))
             .with("requests_served", Leaf::int(self.requests_served))
+            .with("log_write_errors", Leaf::int(self.log_write_errors))
             .with("start_time", Leaf::str(self.start_time.clone()))
     }
 }

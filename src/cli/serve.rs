@@ -55,6 +55,10 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    // First, before anything can take long or start a thread: a stop or
+    // reload signal from now on waits for the loop instead of killing us.
+    server::hold_signals();
+    crate::memory::tune();
     let sources = Sources {
         config_file: args.config,
         section: args.section,
