@@ -347,7 +347,7 @@ fn measure_publish(o: &Options, config: &Config, out: &mut Out) {
         let ctx = ctx.clone();
         let endpoint = endpoint.clone();
         std::thread::spawn(move || {
-            let sub = Subscriber::connect(&ctx, &endpoint).expect("connect SUB");
+            let sub = Subscriber::connect(&ctx, &endpoint, usize::MAX).expect("connect SUB");
             while !stop.load(Ordering::Relaxed) {
                 if let Ok(Some(_)) = sub.receive(Duration::from_millis(50)) {
                     if tx.send(Instant::now()).is_err() {

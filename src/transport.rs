@@ -15,8 +15,8 @@
 //! file descriptors allow. So every bound socket here has bounds of its own
 //! (README, "Memory bound"): messages and subscriptions are capped in size
 //! (`ZMQ_MAXMSGSIZE`), silent peers are dropped (ZMTP heartbeats, a handshake
-//! deadline), connections are counted from libzmq's monitor events and the
-//! oldest shed beyond a cap, and the publisher counts distinct subscription
+//! deadline), connections are counted from libzmq's monitor events and new
+//! ones shed beyond a cap, and the publisher counts distinct subscription
 //! topics and drops the newest subscriber while there are too many.
 
 use std::collections::VecDeque;
@@ -50,12 +50,16 @@ pub const MAX_TOPICS: usize = 64;
 /// so the topic count is checked often during a flood.
 const PUB_RECEIVE_HWM: i32 = 64;
 
-/// Subscribers connected at once; beyond this the oldest connection is dropped.
+/// Subscribers connected at once; beyond this a new connection is dropped.
 pub const MAX_SUBSCRIBERS: usize = 256;
 
-/// Memory the control socket's connections may hold between them: each may
-/// hold a routing id and a partial request, each up to the message size cap.
-pub const CONTROL_MEMORY_BUDGET: i64 = 64 << 20;
+/// Memory the control socket's connections may hold between them. Each may
+/// hold its routing id twice (libzmq keeps the handshake's copy and the
+/// ROUTER's) and a partial request, each up to the message size cap.
+pub const CONTROL_MEMORY_BUDGET: i64 = 48 << 20;
+
+/// Messages' worth of memory one control connection may hold (see above).
+const MESSAGES_PER_CONNECTION: i64 = 3;
 
 /// Control connections at once whatever the message size: at least this many...
 const MIN_CONTROL_CONNECTIONS: usize = 16;
@@ -72,9 +76,11 @@ const HEARTBEAT_TIMEOUT_MS: i32 = 6_000;
 const HANDSHAKE_MS: i32 = 5_000;
 
 /// Control connections at once for a message size cap: the memory budget
-/// divided by what one connection may hold (two messages).
+/// divided by what one connection may hold.
 pub fn max_control_connections(max_message_size: i64) -> usize {
-    let per_connection = max_message_size.saturating_mul(2).max(1);
+    let per_connection = max_message_size
+        .saturating_mul(MESSAGES_PER_CONNECTION)
+        .max(1);
     let fits = usize::try_from(CONTROL_MEMORY_BUDGET / per_connection).unwrap_or(0);
     fits.clamp(MIN_CONTROL_CONNECTIONS, MAX_CONTROL_CONNECTIONS)
 }
@@ -183,8 +189,8 @@ impl ControlSocket {
         ))
     }
 
-    /// Waits up to `timeout` for one request, shedding connections beyond
-    /// the cap as they arrive.
+    /// Waits up to `timeout` for one request, shedding new connections
+    /// beyond the cap as they arrive.
     pub fn receive(&mut self, timeout: Duration) -> Result<Option<Incoming>, TransportError> {
         let (request, events) = {
             let mut items = [
@@ -263,8 +269,8 @@ impl Publisher {
         Ok(())
     }
 
-    /// Takes in what subscribers sent and sheds what is over a bound: the
-    /// oldest connections beyond [`MAX_SUBSCRIBERS`], and while more than
+    /// Takes in what subscribers sent and sheds what is over a bound: new
+    /// connections beyond [`MAX_SUBSCRIBERS`], and while more than
     /// [`MAX_TOPICS`] distinct topics are held, the newest subscriber (a
     /// flood comes from a recent one; the others reconnect on their own).
     /// Call it often: libzmq takes subscriptions in only when asked.
@@ -302,6 +308,9 @@ fn guard_peers(socket: &zmq::Socket) -> Result<(), TransportError> {
 /// libzmq's monitor events (each carries the connection's descriptor).
 /// libzmq offers no way to close one peer, so one over the cap is shut down
 /// at the socket level; libzmq sees the end of the stream and cleans up.
+/// Beyond the cap the newest go: connections that are there keep their
+/// place (a flood cannot evict a working client), and one that stops
+/// answering heartbeats frees its place within seconds.
 struct Connections {
     events: zmq::Socket,
     open: VecDeque<RawFd>,
@@ -333,7 +342,7 @@ impl Connections {
         })
     }
 
-    /// Reads the queued events and shuts down the oldest connections over the cap.
+    /// Reads the queued events and shuts down the newest connections over the cap.
     fn tend(&mut self) {
         while let Ok(frames) = self.events.recv_multipart(zmq::DONTWAIT) {
             let Some((event, fd)) = frames.first().and_then(|f| monitor_event(f)) else {
@@ -350,14 +359,14 @@ impl Connections {
         }
         let mut shed = 0usize;
         while self.open.len() > self.cap {
-            if let Some(fd) = self.open.pop_front() {
+            if let Some(fd) = self.open.pop_back() {
                 shut_down(fd);
                 shed += 1;
             }
         }
         if shed > 0 {
             tracing::warn!(
-                "{shed} connection(s) dropped: at most {} are kept at once, the oldest go first",
+                "{shed} new connection(s) dropped: at most {} are kept at once",
                 self.cap
             );
         }
@@ -507,6 +516,20 @@ fn bind(
 }
 
 fn connect(socket: &zmq::Socket, endpoint: &str) -> Result<(), TransportError> {
+    // libzmq takes a port it cannot use and then never connects; say so now.
+    if let Some(port) = endpoint
+        .strip_prefix("tcp://")
+        .and_then(|address| address.rsplit_once(':'))
+        .map(|(_, port)| port)
+        .filter(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        if !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err(TransportError::Connect {
+                endpoint: endpoint.to_string(),
+                reason: zmq::Error::EINVAL,
+            });
+        }
+    }
     socket
         .connect(endpoint)
         .map_err(|reason| TransportError::Connect {
@@ -565,9 +588,16 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub fn connect(ctx: &Context, endpoint: &str) -> Result<Self, TransportError> {
+    /// Messages longer than `max_message` bytes drop the publisher's
+    /// connection instead of being taken in (libzmq reconnects).
+    pub fn connect(
+        ctx: &Context,
+        endpoint: &str,
+        max_message: usize,
+    ) -> Result<Self, TransportError> {
         let socket = ctx.socket(zmq::SUB)?;
         socket.set_linger(0)?;
+        socket.set_maxmsgsize(i64::try_from(max_message).unwrap_or(i64::MAX))?;
         socket.set_subscribe(b"")?;
         connect(&socket, endpoint)?;
         Ok(Subscriber { socket })

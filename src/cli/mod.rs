@@ -21,6 +21,53 @@ use serde_json::{Map, Value};
 
 use crate::tree::Node;
 
+/// The longest line `record` writes and `replay` reads: a snapshot of
+/// thousands of processes is a few MB, and a longer line (input with no
+/// newline, `/dev/zero`) must stop with an error before it takes the host's
+/// memory.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// Lines of `reader` (without their `\n`), each at most [`MAX_LINE_BYTES`]:
+/// a longer one is an error, and the lines end there.
+fn capped_lines<R: std::io::BufRead>(
+    mut reader: R,
+) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let mut line = Vec::new();
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let read = std::io::BufRead::read_until(
+            &mut std::io::Read::take(&mut reader, limit),
+            b'\n',
+            &mut line,
+        );
+        match read {
+            Ok(0) => None,
+            Ok(_) if line.last() == Some(&b'\n') => {
+                line.pop();
+                Some(Ok(line))
+            }
+            Ok(n) if n as u64 >= limit => {
+                failed = true;
+                Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "the line is longer than {MAX_LINE_BYTES} bytes, the most a record may be"
+                    ),
+                )))
+            }
+            Ok(_) => Some(Ok(line)),
+            Err(e) => {
+                failed = true;
+                Some(Err(e))
+            }
+        }
+    })
+}
+
 const EXIT_NACK: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 const EXIT_TIMEOUT: u8 = 3;

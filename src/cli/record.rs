@@ -48,7 +48,7 @@ pub fn run(args: RecordArgs) -> ExitCode {
     let ctx = transport::Context::new();
     let mut subscribers = Vec::with_capacity(args.publish.len());
     for endpoint in &args.publish {
-        match Subscriber::connect(&ctx, endpoint) {
+        match Subscriber::connect(&ctx, endpoint, super::MAX_LINE_BYTES) {
             Ok(sub) => subscribers.push(sub),
             Err(e) => return fail(e),
         }

@@ -2,7 +2,7 @@
 //! can be fed to a plot without writing code.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ use clap::Args;
 use flate2::read::MultiGzDecoder;
 use serde_json::{Map, Value};
 
-use super::{fail, is_snapshot, path_line, print_line};
+use super::{capped_lines, fail, is_snapshot, path_line, print_line};
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -33,7 +33,7 @@ pub fn run(args: ReplayArgs) -> ExitCode {
     };
     let shown = args.file.display();
     let mut skipped = 0;
-    for (index, line) in BufReader::new(reader).split(b'\n').enumerate() {
+    for (index, line) in capped_lines(BufReader::new(reader)).enumerate() {
         let number = index + 1;
         let line = match line {
             Ok(line) => line,

@@ -27,7 +27,7 @@ pub struct WatchArgs {
 pub fn run(args: WatchArgs) -> ExitCode {
     let stop = stop_on_signal();
     let ctx = transport::Context::new();
-    let sub = match Subscriber::connect(&ctx, &args.publish) {
+    let sub = match Subscriber::connect(&ctx, &args.publish, super::MAX_LINE_BYTES) {
         Ok(sub) => sub,
         Err(e) => return fail(e),
     };
