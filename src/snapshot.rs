@@ -128,6 +128,9 @@ pub struct ProcessSummary {
     pub num_threads: u64,
     /// `None` when any reported process's descriptors cannot be counted.
     pub num_fds: Option<u64>,
+    /// More processes match than are tracked (a per-name cap, or the
+    /// descriptor budget); the figures are of those tracked.
+    pub capped: bool,
 }
 
 impl ProcessSummary {
@@ -169,6 +172,7 @@ impl ProcessSummary {
                 "num_fds",
                 self.num_fds.map_or(Leaf::null(Kind::Int), Leaf::int),
             )
+            .with("capped", Leaf::bool(self.capped))
     }
 }
 
@@ -502,6 +506,7 @@ mod tests {
                     memory_rss: 0,
                     num_threads: 0,
                     num_fds: None,
+                    capped: false,
                 },
             )],
             events: vec![],
@@ -529,7 +534,7 @@ mod tests {
                     "absent": {"count": 0, "expected": 1, "state": "missing", "starts": 2,
                         "exits": 2, "restarts": 1, "last_start": null,
                         "last_exit": timestamp_at(SystemTime::UNIX_EPOCH), "uptime": null,
-                        "cpu_percent": 0.0, "memory_rss": 0, "num_threads": 0, "num_fds": null}
+                        "cpu_percent": 0.0, "memory_rss": 0, "num_threads": 0, "num_fds": null, "capped": false}
                 },
                 "host": {"hostname": "daq1", "uptime": 12.5, "boot_time": 1764141600,
                     "load_average": [0.5, 0.25, 0.0], "cpu_percent": 25.0,

@@ -661,3 +661,42 @@ fn a_port_out_of_range_is_a_usage_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// 4: more matching processes than a name may track: the rest are left out,
+/// flagged, logged once, and taken back when they go; descriptors stay within
+/// the budget and the control socket keeps answering.
+#[test]
+fn a_flood_of_matching_processes_is_capped() {
+    const FLOOD: usize = 300;
+    const PER_NAME: u64 = 256;
+    let _one = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = TempDir::new("procflood");
+    let name = unique("odstflood");
+    let mut sleepers: Vec<Reaped> = (0..FLOOD)
+        .map(|_| Reaped(spawn_as(&dir, &name, "/bin/sleep", &["600"])))
+        .collect();
+    let (svc, log) = serve(false, &["--processes", &name]);
+    let mut witness = Witness::new(&svc);
+    let summary = |svc: &Service| svc.get(&format!("process_summary/{name}"))["params"].clone();
+    let capped = eventually(10, "the name capped", || {
+        let s = summary(&svc);
+        (s["capped"] == true).then_some(s)
+    });
+    assert_eq!(capped["count"], PER_NAME, "{capped}");
+    let seen = witness.watch(&svc, 2.0);
+    assert_held("process flood", &seen, 2.0);
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", svc.child.id()))
+        .unwrap()
+        .count() as u64;
+    assert!(fds < PER_NAME * 4 + 100, "{fds} descriptors held");
+    sleepers.truncate(10);
+    eventually(10, "the cap lifted", || {
+        let s = summary(&svc);
+        (s["capped"] == false && s["count"] == 10).then_some(())
+    });
+    log_line(&log, "is tracked again", 5);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("than are tracked").count(), 1, "{text}");
+    drop(sleepers);
+    assert_clean_stop(svc, &log);
+}

@@ -258,6 +258,7 @@ impl Lifecycle {
                     memory_rss: stats.iter().map(|p| p.memory_rss).sum(),
                     num_threads: stats.iter().map(|p| p.num_threads).sum(),
                     num_fds: stats.iter().map(|p| p.num_fds).sum(),
+                    capped: false,
                 };
                 (life.name.clone(), summary)
             })
