@@ -37,12 +37,12 @@ fn rss_mb(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A service logging to a file (a pipe nobody reads would stall it).
-fn serve(tcp: bool, args: &[&str]) -> (Service, std::path::PathBuf) {
+/// A service logging to a file (a pipe nobody reads would stall it), and
+/// the directory of that file, removed when dropped.
+fn serve(tcp: bool, args: &[&str]) -> (Service, std::path::PathBuf, TempDir) {
     let logs = TempDir::new("hostile-log");
     let log = logs.path("log");
-    std::mem::forget(logs); // removed with the service's own directory below
-                            // 10 Hz, from the config file when there is one (a flag would win over it).
+    // 10 Hz, from the config file when there is one (a flag would win over it).
     let mut all = if args.contains(&"--config") {
         vec!["--interfaces", "lo", "--log-file"]
     } else {
@@ -56,7 +56,7 @@ fn serve(tcp: bool, args: &[&str]) -> (Service, std::path::PathBuf) {
     } else {
         Service::start(&all)
     };
-    (svc, log)
+    (svc, log, logs)
 }
 
 /// A well-behaved client and subscriber, connected before the attack.
@@ -209,7 +209,7 @@ fn assert_clean_stop(mut svc: Service, log: &std::path::Path) {
 #[test]
 fn subscriptions_are_bounded_in_size_and_number() {
     let _one = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
-    let (svc, log) = serve(true, &[]);
+    let (svc, log, _logs) = serve(true, &[]);
     let ctx = zmq::Context::new();
     let many = ctx.socket(zmq::SUB).unwrap();
     many.set_linger(0).unwrap();
@@ -260,7 +260,7 @@ fn tiny_rates_are_refused_everywhere() {
     let cfg = dir.path("odin.cfg");
     std::fs::write(&cfg, "[adapter.status]\nrate = 10\n").unwrap();
     let cfg_arg = cfg.display().to_string();
-    let (svc, log) = serve(false, &["--allow-configure", "--config", &cfg_arg]);
+    let (svc, log, _logs) = serve(false, &["--allow-configure", "--config", &cfg_arg]);
     let mut witness = Witness::new(&svc);
     for rate in [json!(1e-300), json!(5e-324), json!(1e300)] {
         let reply = svc.ask("configure", 9, json!({"rate": rate}));
@@ -327,7 +327,7 @@ fn zmtp_ready_as(socket_type: &str, identity: &[u8]) -> Vec<u8> {
 #[test]
 fn routing_ids_and_partial_requests_cost_bounded_memory() {
     let _one = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
-    let (svc, log) = serve(true, &[]);
+    let (svc, log, _logs) = serve(true, &[]);
     let mut witness = Witness::new(&svc);
     let baseline = rss_mb(svc.child.id());
     let address = svc.ctrl.strip_prefix("tcp://").unwrap().to_string();
@@ -364,7 +364,7 @@ fn routing_ids_and_partial_requests_cost_bounded_memory() {
 /// 3: a connection that never finishes the handshake is dropped.
 #[test]
 fn silent_connections_are_dropped() {
-    let (svc, log) = serve(true, &[]);
+    let (svc, log, _logs) = serve(true, &[]);
     let address = svc.ctrl.strip_prefix("tcp://").unwrap().to_string();
     let mut silent = TcpStream::connect(&address).unwrap();
     silent
@@ -386,7 +386,7 @@ fn silent_connections_are_dropped() {
 /// 5: configure with a newline, NULs and megabytes of names.
 #[test]
 fn configure_cannot_forge_or_flood_the_log() {
-    let (svc, log) = serve(false, &["--allow-configure"]);
+    let (svc, log, _logs) = serve(false, &["--allow-configure"]);
     let forged = "/tmp\n2026-12-03T00:00:00.000000Z  INFO forged line\0";
     let big: Vec<String> = (0..2000)
         .map(|i| format!("{}{i}", "n".repeat(500)))
@@ -591,7 +591,7 @@ fn config_reread_never_blocks_or_balloons() {
     let cfg = dir.path("odin.cfg");
     std::fs::write(&cfg, "[adapter.status]\nrate = 10\n").unwrap();
     let cfg_arg = cfg.display().to_string();
-    let (svc, log) = serve(false, &["--config", &cfg_arg]);
+    let (svc, log, _logs) = serve(false, &["--config", &cfg_arg]);
     let mut witness = Witness::new(&svc);
     std::fs::remove_file(&cfg).unwrap();
     let status = Command::new("mkfifo").arg(&cfg).status().unwrap();
@@ -675,7 +675,7 @@ fn a_flood_of_matching_processes_is_capped() {
     let mut sleepers: Vec<Reaped> = (0..FLOOD)
         .map(|_| Reaped(spawn_as(&dir, &name, "/bin/sleep", &["600"])))
         .collect();
-    let (svc, log) = serve(false, &["--processes", &name]);
+    let (svc, log, _logs) = serve(false, &["--processes", &name]);
     let mut witness = Witness::new(&svc);
     let summary = |svc: &Service| svc.get(&format!("process_summary/{name}"))["params"].clone();
     let capped = eventually(10, "the name capped", || {
