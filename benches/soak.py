@@ -103,6 +103,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--seconds", type=float, default=600)
+    ap.add_argument("--loads", default="subscriptions,identities,idle,processes,configure",
+                    help="comma-separated hostile loads to run (default: all)")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="odin-status-soak.")
@@ -114,6 +116,8 @@ def main():
     log = os.path.join(work, "log")
     svc = subprocess.Popen([args.bin, "serve", "--rate", "10", "--interfaces", "lo",
                             "--processes", name, "--allow-configure", "--log-file", log,
+                            # 1 MB configure requests and routing ids get in: the worst case
+                            "--max-message-size", "2000000",
                             "--ctrl", ctrl, "--pub", pub])
     ctx = zmq.Context()
     children = []
@@ -182,8 +186,11 @@ def main():
                     cfg.recv()
             time.sleep(0.05)
 
-        loads = [loop(5, sub_flood), loop(5, identity_flood), loop(1, idle_connections),
-                 loop(10, process_flood), loop(0, configure_flood)]
+        every = {"subscriptions": (5, sub_flood), "identities": (5, identity_flood),
+                 "idle": (1, idle_connections), "processes": (10, process_flood),
+                 "configure": (0, configure_flood)}
+        chosen = [every[k] for k in args.loads.split(",") if k in every]
+        loads = [loop(period, body) for period, body in chosen]
 
         latencies, missed, snapshots, peak, last = [], 0, 0, 0.0, None
         rss_series = []

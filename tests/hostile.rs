@@ -327,7 +327,9 @@ fn zmtp_ready_as(socket_type: &str, identity: &[u8]) -> Vec<u8> {
 #[test]
 fn routing_ids_and_partial_requests_cost_bounded_memory() {
     let _one = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
-    let (svc, log, _logs) = serve(true, &[]);
+    // The largest requests the README's bound is worked out for (the
+    // default, 64 KiB, refuses 1 MB routing ids outright).
+    let (svc, log, _logs) = serve(true, &["--max-message-size", "1048576"]);
     let mut witness = Witness::new(&svc);
     let baseline = rss_mb(svc.child.id());
     let address = svc.ctrl.strip_prefix("tcp://").unwrap().to_string();
@@ -386,7 +388,11 @@ fn silent_connections_are_dropped() {
 /// 5: configure with a newline, NULs and megabytes of names.
 #[test]
 fn configure_cannot_forge_or_flood_the_log() {
-    let (svc, log, _logs) = serve(false, &["--allow-configure"]);
+    // Requests of 1 MB, as a larger --max-message-size lets through.
+    let (svc, log, _logs) = serve(
+        false,
+        &["--allow-configure", "--max-message-size", "2000000"],
+    );
     let forged = "/tmp\n2026-12-03T00:00:00.000000Z  INFO forged line\0";
     let big: Vec<String> = (0..2000)
         .map(|i| format!("{}{i}", "n".repeat(500)))

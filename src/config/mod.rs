@@ -34,8 +34,10 @@ pub const MAX_RATE: f64 = 1000.0;
 /// Below this a cycle would be further apart than 1000 s; far smaller rates
 /// (`1e-300`) would make an interval no clock can hold.
 pub const MIN_RATE: f64 = 0.001;
-/// Requests larger than this are refused by the socket itself.
-pub const DEFAULT_MAX_MESSAGE_SIZE: i64 = 1 << 20;
+/// Requests larger than this are refused by the socket itself. A real one is
+/// a few hundred bytes; 64 KiB holds a `configure` of a thousand names, and
+/// keeps 256 control connections within the memory bound (README).
+pub const DEFAULT_MAX_MESSAGE_SIZE: i64 = 64 << 10;
 /// ipc socket files: owner and group may connect, others may not.
 pub const DEFAULT_IPC_MODE: u32 = 0o660;
 
