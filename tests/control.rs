@@ -212,7 +212,8 @@ fn raw_exchange(endpoint: &str, frames: &[&[u8]], delimiter: bool) -> Vec<Value>
 
 #[test]
 fn every_bad_request_gets_exactly_one_nack() {
-    let svc = Service::start(&["--interfaces", "lo"]);
+    // The 1 MB request must be read and nacked, not refused by the socket.
+    let svc = Service::start(&["--interfaces", "lo", "--max-message-size", "1048576"]);
     let huge = format!(
         r#"{{"msg_type":"cmd","msg_val":"get","id":1,"params":{{"path":"{}"}}}}"#,
         "x".repeat(1_000_000)
