@@ -103,6 +103,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--seconds", type=float, default=600)
+    ap.add_argument("--max-message-size", default="65536",
+                    help="the service's --max-message-size; 2000000 lets the 1 MB floods in")
     ap.add_argument("--loads", default="subscriptions,identities,idle,processes,configure",
                     help="comma-separated hostile loads to run (default: all)")
     args = ap.parse_args()
@@ -116,8 +118,7 @@ def main():
     log = os.path.join(work, "log")
     svc = subprocess.Popen([args.bin, "serve", "--rate", "10", "--interfaces", "lo",
                             "--processes", name, "--allow-configure", "--log-file", log,
-                            # 1 MB configure requests and routing ids get in: the worst case
-                            "--max-message-size", "2000000",
+                            "--max-message-size", args.max_message_size,
                             "--ctrl", ctrl, "--pub", pub])
     ctx = zmq.Context()
     children = []

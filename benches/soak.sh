@@ -7,17 +7,20 @@
 #   benches/soak.sh              10 minutes
 #   benches/soak.sh --seconds N  N seconds
 #   benches/soak.sh --loads configure,idle   only some loads (see soak.py)
+#   benches/soak.sh --max-message-size 2000000   let the 1 MB floods in
 #
 # Makes (or reuses) a venv with pyzmq at $ODIN_STATUS_SOAK_VENV (default
 # /tmp/odin-status-soak-venv, outside the repository).
 set -euo pipefail
 seconds=600
 loads=subscriptions,identities,idle,processes,configure
+size=65536
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds=$2; shift 2 ;;
         --loads) loads=$2; shift 2 ;;
-        -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --max-message-size) size=$2; shift 2 ;;
+        -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "soak.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -29,4 +32,4 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check pyzmq
 cargo build --release --quiet
-exec "$venv/bin/python" benches/soak.py --bin "$repo/target/release/odin-status" --seconds "$seconds" --loads "$loads"
+exec "$venv/bin/python" benches/soak.py --bin "$repo/target/release/odin-status" --seconds "$seconds" --loads "$loads" --max-message-size "$size"
