@@ -22,6 +22,7 @@ Prints one Markdown table of what the witness saw.
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -246,6 +247,7 @@ def main():
         if svc.poll() is None:
             svc.kill()
         ctx.destroy(0)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
