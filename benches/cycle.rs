@@ -340,7 +340,7 @@ fn measure_publish(o: &Options, config: &Config, out: &mut Out) {
     let path = std::env::temp_dir().join(format!("odin-status-bench-{}.pub", std::process::id()));
     let endpoint = format!("ipc://{}", path.display());
     let ctx = transport::Context::new();
-    let publisher = Publisher::bind(&ctx, &endpoint, 0o600).expect("bind PUB");
+    let (publisher, _claim) = Publisher::bind(&ctx, &endpoint, 0o600).expect("bind PUB");
     let (tx, rx) = mpsc::channel::<Instant>();
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -348,7 +348,7 @@ fn measure_publish(o: &Options, config: &Config, out: &mut Out) {
         let ctx = ctx.clone();
         let endpoint = endpoint.clone();
         std::thread::spawn(move || {
-            let sub = Subscriber::connect(&ctx, &endpoint).expect("connect SUB");
+            let sub = Subscriber::connect(&ctx, &endpoint, usize::MAX).expect("connect SUB");
             while !stop.load(Ordering::Relaxed) {
                 if let Ok(Some(_)) = sub.receive(Duration::from_millis(50)) {
                     if tx.send(Instant::now()).is_err() {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod monitor;
 pub mod protocol;

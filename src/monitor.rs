@@ -84,6 +84,7 @@ impl Telemetry {
             sampling_errors: sampler.sampling_errors(),
             snapshots_published: self.counters.snapshots_published.load(Ordering::Relaxed),
             requests_served: self.counters.requests_served.load(Ordering::Relaxed),
+            log_write_errors: crate::logging::write_errors(),
             start_time: self.start_time.clone(),
         }
     }

@@ -34,6 +34,10 @@ use crate::tree::Node;
 /// How often the socket threads look up from waiting to check for shutdown.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How often the publisher thread takes in subscriptions when it has nothing
+/// to send: libzmq only takes them in when its socket is used.
+const TEND_INTERVAL: Duration = Duration::from_millis(20);
+
 /// Encoded snapshots waiting for the publisher thread; beyond this the newest is dropped.
 const PUBLISH_QUEUE: usize = 2;
 
@@ -46,30 +50,21 @@ const NOTIFY_QUEUE: usize = 1024;
 pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
     let live = Live::new(&config, present_interfaces);
     let settings = Arc::new(Settings::new(&config, live.clone()));
+    // Dropped last, on every way out of here (errors and panics included):
+    // the ipc files go only once the sockets are closed.
+    let mut claims = Vec::new();
     let ctx = transport::Context::new();
-    let control = ControlSocket::bind(
+    let (control, claim) = ControlSocket::bind(
         &ctx,
         &config.ctrl_endpoint,
         config.max_message_size,
         config.ipc_mode,
     )?;
-    let publisher = match Publisher::bind(&ctx, &config.pub_endpoint, config.ipc_mode) {
-        Ok(p) => p,
-        Err(e) => {
-            drop(control);
-            remove_ipc_file(&config.ctrl_endpoint);
-            return Err(e);
-        }
-    };
-    let metrics = match config.metrics.map(metrics::http::bind).transpose() {
-        Ok(listener) => listener,
-        Err(e) => {
-            drop((control, publisher));
-            remove_ipc_file(&config.ctrl_endpoint);
-            remove_ipc_file(&config.pub_endpoint);
-            return Err(e);
-        }
-    };
+    claims.extend(claim);
+    let (publisher, claim) = Publisher::bind(&ctx, &config.pub_endpoint, config.ipc_mode)?;
+    claims.extend(claim);
+    // The claims' guards remove the ipc files if this fails.
+    let metrics = config.metrics.map(metrics::http::bind).transpose()?;
     // The metrics address is checked by the same rule as a tcp endpoint.
     let metrics_endpoint = config.metrics.map(|a| format!("tcp://{a}"));
     for endpoint in [&config.ctrl_endpoint, &config.pub_endpoint]
@@ -161,8 +156,7 @@ pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
         }
     }
     drop(ctx);
-    remove_ipc_file(&config.ctrl_endpoint);
-    remove_ipc_file(&config.pub_endpoint);
+    drop(claims);
     tracing::info!("stopped");
     Ok(())
 }
@@ -227,13 +221,16 @@ async fn sample_until_signal(
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    // Handled from here on: any that came while starting is delivered now.
+    release_signals();
+    let mut trimmer = crate::memory::Trimmer::default();
     let exits = watch_exits(&cycles.sampler);
     let mut changes = settings.subscribe();
     let mut watching = true;
     let mut rate = settings.live().rate;
     let mut last_tick = tokio::time::Instant::now();
     // The first tick fires at once: the tree sampled at start is published as cycle 1.
-    let mut ticks = ticker(last_tick, Duration::from_secs_f64(1.0 / rate));
+    let mut ticks = ticker(last_tick, settings.live().interval());
     let mut cycle: u32 = 0;
     let mut tree = Arc::clone(&*latest.read().unwrap_or_else(|p| p.into_inner()));
     let mut stopping = false;
@@ -287,6 +284,7 @@ async fn sample_until_signal(
             *latest.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&tree);
         }
         cycle = next;
+        trimmer.maybe_trim();
         // Severity changes go out just before the snapshot that shows them.
         let mut gone = alarms
             .drain(..)
@@ -297,6 +295,36 @@ async fn sample_until_signal(
         }
     }
     Ok(())
+}
+
+/// The signals the sampling loop handles.
+const HELD_SIGNALS: [i32; 3] = [libc::SIGHUP, libc::SIGINT, libc::SIGTERM];
+
+/// Blocks SIGHUP, SIGINT and SIGTERM in the calling thread and in every
+/// thread it starts from now on, so one that arrives while the service starts
+/// stays pending (instead of killing it) until [`release_signals`]. Call it
+/// first in `serve`, before any thread exists.
+pub fn hold_signals() {
+    set_signal_mask(libc::SIG_BLOCK);
+}
+
+/// Unblocks them in the sampling loop's thread, once their handlers are in
+/// place; a pending one is delivered then, exactly once.
+fn release_signals() {
+    set_signal_mask(libc::SIG_UNBLOCK);
+}
+
+fn set_signal_mask(how: libc::c_int) {
+    // SAFETY: the set is initialised by sigemptyset before use, and
+    // pthread_sigmask only changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in HELD_SIGNALS {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
 }
 
 /// Cycle numbers run 1, 2, ..., 4294967295, 1, ...
@@ -371,7 +399,7 @@ fn reload(settings: &Settings, sources: &Sources) {
 }
 
 fn serve_control(
-    control: ControlSocket,
+    mut control: ControlSocket,
     latest: Arc<RwLock<Arc<Node>>>,
     settings: Arc<Settings>,
     stop: Arc<AtomicBool>,
@@ -520,9 +548,10 @@ struct Inbox {
     snapshots_waiting: Arc<AtomicUsize>,
 }
 
-fn serve_publish(publisher: Publisher, inbox: Inbox, counters: Arc<Counters>) {
+fn serve_publish(mut publisher: Publisher, inbox: Inbox, counters: Arc<Counters>) {
     loop {
-        match inbox.outgoing.recv_timeout(POLL_INTERVAL) {
+        publisher.tend();
+        match inbox.outgoing.recv_timeout(TEND_INTERVAL) {
             Ok(message) => {
                 if message.is_snapshot {
                     inbox.snapshots_waiting.fetch_sub(1, Ordering::AcqRel);
@@ -535,16 +564,6 @@ fn serve_publish(publisher: Publisher, inbox: Inbox, counters: Arc<Counters>) {
             }
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
-        }
-    }
-}
-
-fn remove_ipc_file(endpoint: &str) {
-    if let Some(path) = transport::ipc_file(endpoint) {
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
         }
     }
 }

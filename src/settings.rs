@@ -21,6 +21,10 @@ use crate::tree::{Kind, Leaf, Node};
 pub fn disabled(msg_val: &str) -> String {
     format!("{msg_val} is disabled; start the service with --allow-configure (or allow_configure = true in its config file) to allow it.")
 }
+/// Names a configure summary lists per list and per direction; the rest are counted.
+const SUMMARY_NAMES: usize = 5;
+/// Characters of each listed name (or value) kept in a summary.
+const SUMMARY_CHARS: usize = 64;
 
 pub struct Settings {
     ctrl_endpoint: String,
@@ -150,8 +154,7 @@ impl Settings {
             }
         });
         outcome.map(|()| {
-            let change = Value::Object(params.clone()).to_string();
-            tracing::info!("configure applied: {change}");
+            tracing::info!("configure applied: {}", summary(params));
             self.reply()
         })
     }
@@ -165,5 +168,79 @@ impl Settings {
             *current = Arc::new(live);
             true
         })
+    }
+}
+
+/// An accepted `configure` as one bounded log line: per list how many were
+/// added and removed with the first few names (each cut short), the rate,
+/// and which limits changed. A request may carry megabytes; the log gets a
+/// few hundred bytes of it.
+fn summary(params: &Map<String, Value>) -> String {
+    let short = |value: &Value| -> String {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut cut: String = text.chars().take(SUMMARY_CHARS).collect();
+        if cut.len() < text.len() {
+            cut.push('…');
+        }
+        cut
+    };
+    let mut parts = Vec::new();
+    for (key, value) in params {
+        match value {
+            Value::Object(change) => {
+                for (op, sign) in [("add", '+'), ("remove", '-')] {
+                    let items = change.get(op).and_then(Value::as_array);
+                    let Some(items) = items.filter(|items| !items.is_empty()) else {
+                        continue;
+                    };
+                    let names: Vec<String> = items.iter().take(SUMMARY_NAMES).map(short).collect();
+                    let more = items.len().saturating_sub(SUMMARY_NAMES);
+                    let tail = if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    parts.push(format!(
+                        "{key} {sign}{} ({}{tail})",
+                        items.len(),
+                        names.join(", ")
+                    ));
+                }
+                if key == "thresholds" {
+                    let names: Vec<String> = change
+                        .keys()
+                        .take(SUMMARY_NAMES)
+                        .map(|k| short(&Value::String(k.clone())))
+                        .collect();
+                    parts.push(format!("thresholds {}", names.join(", ")));
+                }
+            }
+            other => parts.push(format!("{key} {}", short(other))),
+        }
+    }
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_huge_configure_is_logged_as_a_short_summary() {
+        let many: Vec<String> = (0..10_000)
+            .map(|i| format!("{}{i}", "p".repeat(500)))
+            .collect();
+        let params = json!({"processes": {"add": many, "remove": ["old"]}, "rate": 5});
+        let line = summary(params.as_object().unwrap());
+        assert!(line.len() < 1000, "{} bytes", line.len());
+        assert!(line.starts_with("processes +10000 ("), "{line}");
+        assert!(
+            line.contains("and 9995 more); processes -1 (old); rate 5"),
+            "{line}"
+        );
     }
 }

@@ -160,6 +160,9 @@ pub struct ProcessSummary {
     /// CPU time of the processes known now, plus the last seen CPU time of
     /// those that exited since the service started: it never goes back.
     pub cpu_seconds: CpuSeconds,
+    /// More processes match than are tracked (a per-name cap, or the
+    /// descriptor budget); the figures are of those tracked.
+    pub capped: bool,
 }
 
 impl ProcessSummary {
@@ -210,6 +213,7 @@ impl ProcessSummary {
                 "cpu_system_seconds_total",
                 Leaf::float(self.cpu_seconds.system),
             )
+            .with("capped", Leaf::bool(self.capped))
     }
 }
 
@@ -265,6 +269,7 @@ pub struct Monitor {
     pub sampling_errors: u64,
     pub snapshots_published: u64,
     pub requests_served: u64,
+    pub log_write_errors: u64,
     pub start_time: String,
 }
 
@@ -280,6 +285,7 @@ impl Monitor {
             .with("sampling_errors", Leaf::int(self.sampling_errors))
             .with("snapshots_published", Leaf::int(self.snapshots_published))
             .with("requests_served", Leaf::int(self.requests_served))
+            .with("log_write_errors", Leaf::int(self.log_write_errors))
             .with("start_time", Leaf::str(self.start_time.clone()))
     }
 }
@@ -546,6 +552,7 @@ mod tests {
                         user: 1.5,
                         system: 0.25,
                     },
+                    capped: false,
                 },
             )],
             events: vec![],
@@ -575,7 +582,7 @@ mod tests {
                         "last_exit": timestamp_at(SystemTime::UNIX_EPOCH), "uptime": null,
                         "cpu_percent": 0.0, "memory_rss": 0, "num_threads": 0, "num_fds": null,
                         "cpu_seconds_total": 1.75, "cpu_user_seconds_total": 1.5,
-                        "cpu_system_seconds_total": 0.25}
+                        "cpu_system_seconds_total": 0.25, "capped": false}
                 },
                 "host": {"hostname": "daq1", "uptime": 12.5, "boot_time": 1764141600,
                     "load_average": [0.5, 0.25, 0.0], "cpu_percent": 25.0,

@@ -8,7 +8,20 @@
 //! memory and never slows the sender.
 //!
 //! libzmq sockets are not thread-safe; each socket here is owned by one thread.
+//!
+//! libzmq trusts its peers with memory: any peer may subscribe to as many
+//! topics of any length as it likes, present a routing id as long as a
+//! message, keep a connection open without a word, and open as many as the
+//! file descriptors allow. So every bound socket here has bounds of its own
+//! (README, "Memory bound"): messages and subscriptions are capped in size
+//! (`ZMQ_MAXMSGSIZE`), silent peers are dropped (ZMTP heartbeats, a handshake
+//! deadline), connections are counted from libzmq's monitor events and new
+//! ones shed beyond a cap, and the publisher counts distinct subscription
+//! topics and drops the newest subscriber while there are too many.
 
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +32,58 @@ pub const PUB_HIGH_WATER_MARK: i32 = 4;
 
 /// How long closing the publisher may wait to deliver what is queued.
 const PUB_LINGER_MS: i32 = 500;
+
+/// The longest subscription topic kept. The ones that make sense are short
+/// prefixes: `""` (everything) or the head of a `status` message (38 bytes).
+pub const MAX_TOPIC_BYTES: usize = 64;
+
+/// A ZMTP 3.1 SUBSCRIBE command frame is its name (10 bytes) and the topic;
+/// a ZMTP 3.0 subscription is one flag byte and the topic.
+const SUBSCRIBE_FRAME_BYTES: i64 = 10 + MAX_TOPIC_BYTES as i64;
+
+/// Distinct topics the publisher keeps before it drops subscribers. libzmq
+/// keeps every distinct subscription in a trie (about 32 bytes per topic
+/// byte), with no limit of its own.
+pub const MAX_TOPICS: usize = 64;
+
+/// Subscriptions libzmq takes in from a peer per call on the publisher,
+/// so the topic count is checked often during a flood.
+const PUB_RECEIVE_HWM: i32 = 64;
+
+/// Subscribers connected at once; beyond this a new connection is dropped.
+pub const MAX_SUBSCRIBERS: usize = 256;
+
+/// Memory the control socket's connections may hold between them. Each may
+/// hold its routing id twice (libzmq keeps the handshake's copy and the
+/// ROUTER's) and a partial request, each up to the message size cap.
+pub const CONTROL_MEMORY_BUDGET: i64 = 48 << 20;
+
+/// Messages' worth of memory one control connection may hold (see above).
+const MESSAGES_PER_CONNECTION: i64 = 3;
+
+/// Control connections at once whatever the message size: at least this many...
+const MIN_CONTROL_CONNECTIONS: usize = 16;
+/// ... and at most this many.
+const MAX_CONTROL_CONNECTIONS: usize = 1024;
+
+/// ZMTP heartbeats: a PING this often, and a peer that sends nothing (not
+/// even the PONG) for the timeout is dropped. Idle clients of libzmq answer
+/// on their own, so only dead or stalled peers go.
+const HEARTBEAT_IVL_MS: i32 = 2_000;
+const HEARTBEAT_TIMEOUT_MS: i32 = 6_000;
+
+/// A connection that has not finished the ZMTP handshake by then is dropped.
+const HANDSHAKE_MS: i32 = 5_000;
+
+/// Control connections at once for a message size cap: the memory budget
+/// divided by what one connection may hold.
+pub fn max_control_connections(max_message_size: i64) -> usize {
+    let per_connection = max_message_size
+        .saturating_mul(MESSAGES_PER_CONNECTION)
+        .max(1);
+    let fits = usize::try_from(CONTROL_MEMORY_BUDGET / per_connection).unwrap_or(0);
+    fits.clamp(MIN_CONTROL_CONNECTIONS, MAX_CONTROL_CONNECTIONS)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -33,8 +98,8 @@ pub enum TransportError {
         flag: &'static str,
         endpoint: String,
     },
-    #[error("{flag} cannot set the permissions of {path}: {reason}")]
-    Permissions {
+    #[error("{flag} cannot lock {path}: {reason}")]
+    Lock {
         flag: &'static str,
         path: String,
         reason: std::io::Error,
@@ -101,32 +166,62 @@ impl Incoming {
 
 pub struct ControlSocket {
     socket: zmq::Socket,
+    connections: Connections,
 }
 
 impl ControlSocket {
     /// Binds the ROUTER. Requests larger than `max_message_size` bytes are
     /// refused by libzmq itself (it drops the sending peer), so a client cannot
-    /// make the service buffer an arbitrarily large message.
+    /// make the service buffer an arbitrarily large message; the same cap
+    /// bounds a peer's routing id, which arrives in a handshake frame.
     pub fn bind(
         ctx: &Context,
         endpoint: &str,
         max_message_size: i64,
         ipc_mode: u32,
-    ) -> Result<Self, TransportError> {
+    ) -> Result<(Self, Option<IpcClaim>), TransportError> {
         let socket = ctx.socket(zmq::ROUTER)?;
         socket.set_linger(0)?;
         socket.set_maxmsgsize(max_message_size)?;
-        bind(&socket, "--ctrl", endpoint, ipc_mode)?;
-        Ok(ControlSocket { socket })
+        guard_peers(&socket)?;
+        let cap = max_control_connections(max_message_size);
+        let connections = Connections::watch(ctx, &socket, "ctrl", cap)?;
+        let claim = bind(&socket, "--ctrl", endpoint, ipc_mode)?;
+        Ok((
+            ControlSocket {
+                socket,
+                connections,
+            },
+            claim,
+        ))
     }
 
-    /// Waits up to `timeout` for one request.
-    pub fn receive(&self, timeout: Duration) -> Result<Option<Incoming>, TransportError> {
-        if !wait_readable(&self.socket, timeout)? {
+    /// Waits up to `timeout` for one request, shedding new connections
+    /// beyond the cap as they arrive.
+    pub fn receive(&mut self, timeout: Duration) -> Result<Option<Incoming>, TransportError> {
+        let (request, events) = {
+            let mut items = [
+                self.socket.as_poll_item(zmq::POLLIN),
+                self.connections.events.as_poll_item(zmq::POLLIN),
+            ];
+            match zmq::poll(&mut items, millis(timeout)) {
+                Ok(_) => {}
+                Err(zmq::Error::EINTR) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+            (items[0].is_readable(), items[1].is_readable())
+        };
+        if events {
+            self.connections.tend();
+        }
+        if !request {
             return Ok(None);
         }
-        let frames = self.socket.recv_multipart(zmq::DONTWAIT)?;
-        Ok(Some(Incoming::split(frames)))
+        match self.socket.recv_multipart(zmq::DONTWAIT) {
+            Ok(frames) => Ok(Some(Incoming::split(frames))),
+            Err(zmq::Error::EAGAIN) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sends `body` back along the request's envelope. A client that has gone
@@ -139,19 +234,39 @@ impl ControlSocket {
     }
 }
 
+/// The status publisher: an XPUB, so the service sees each distinct topic
+/// subscribed to and can bound how many libzmq keeps.
 pub struct Publisher {
     socket: zmq::Socket,
+    connections: Connections,
+    /// Distinct topics subscribed to now, counted from XPUB's notifications.
+    topics: usize,
 }
 
 impl Publisher {
-    pub fn bind(ctx: &Context, endpoint: &str, ipc_mode: u32) -> Result<Self, TransportError> {
-        let socket = ctx.socket(zmq::PUB)?;
+    pub fn bind(
+        ctx: &Context,
+        endpoint: &str,
+        ipc_mode: u32,
+    ) -> Result<(Self, Option<IpcClaim>), TransportError> {
+        let socket = ctx.socket(zmq::XPUB)?;
         socket.set_sndhwm(PUB_HIGH_WATER_MARK)?;
         // Long enough for the last snapshot to reach connected subscribers at
         // shutdown, short enough to stop within a second.
         socket.set_linger(PUB_LINGER_MS)?;
-        bind(&socket, "--pub", endpoint, ipc_mode)?;
-        Ok(Publisher { socket })
+        // Subscribers send nothing but subscriptions: a longer frame drops the
+        // peer before libzmq allocates it.
+        socket.set_maxmsgsize(SUBSCRIBE_FRAME_BYTES)?;
+        socket.set_rcvhwm(PUB_RECEIVE_HWM)?;
+        guard_peers(&socket)?;
+        let connections = Connections::watch(ctx, &socket, "pub", MAX_SUBSCRIBERS)?;
+        let claim = bind(&socket, "--pub", endpoint, ipc_mode)?;
+        let publisher = Publisher {
+            socket,
+            connections,
+            topics: 0,
+        };
+        Ok((publisher, claim))
     }
 
     /// Queues one message for every subscriber; PUB drops it for any whose
@@ -160,47 +275,268 @@ impl Publisher {
         self.socket.send(message, zmq::DONTWAIT)?;
         Ok(())
     }
+
+    /// Takes in what subscribers sent and sheds what is over a bound: new
+    /// connections beyond [`MAX_SUBSCRIBERS`], and while more than
+    /// [`MAX_TOPICS`] distinct topics are held, the newest subscriber (a
+    /// flood comes from a recent one; the others reconnect on their own).
+    /// Call it often: libzmq takes subscriptions in only when asked.
+    pub fn tend(&mut self) {
+        // Bounded, so a flood cannot keep this thread from publishing.
+        for _ in 0..4 * PUB_RECEIVE_HWM {
+            match self.socket.recv_bytes(zmq::DONTWAIT) {
+                Ok(note) => match note.first() {
+                    Some(1) => self.topics += 1,
+                    Some(0) => self.topics = self.topics.saturating_sub(1),
+                    _ => {}
+                },
+                Err(_) => break,
+            }
+        }
+        self.connections.tend();
+        if self.topics > MAX_TOPICS && self.connections.drop_newest() {
+            tracing::warn!(
+                "subscribers hold {} distinct topics (at most {MAX_TOPICS} are kept); the newest subscriber was disconnected",
+                self.topics
+            );
+        }
+    }
 }
 
-/// Binds `socket`, refusing to take over an ipc file another process is
-/// listening on (libzmq would silently unlink it and steal the endpoint), and
-/// giving a new ipc file `ipc_mode` permissions.
+/// Options every bound socket gets: silent peers are dropped.
+fn guard_peers(socket: &zmq::Socket) -> Result<(), TransportError> {
+    socket.set_heartbeat_ivl(HEARTBEAT_IVL_MS)?;
+    socket.set_heartbeat_timeout(HEARTBEAT_TIMEOUT_MS)?;
+    socket.set_handshake_ivl(HANDSHAKE_MS)?;
+    Ok(())
+}
+
+/// The connections accepted on one bound socket, oldest first, known from
+/// libzmq's monitor events (each carries the connection's descriptor).
+/// libzmq offers no way to close one peer, so one over the cap is shut down
+/// at the socket level; libzmq sees the end of the stream and cleans up.
+/// Beyond the cap the newest go: connections that are there keep their
+/// place (a flood cannot evict a working client), and one that stops
+/// answering heartbeats frees its place within seconds.
+struct Connections {
+    events: zmq::Socket,
+    open: VecDeque<RawFd>,
+    cap: usize,
+    /// The connection shut down for holding too much, until its end is seen.
+    dropping: Option<RawFd>,
+}
+
+impl Connections {
+    fn watch(
+        ctx: &Context,
+        socket: &zmq::Socket,
+        name: &str,
+        cap: usize,
+    ) -> Result<Connections, TransportError> {
+        let endpoint = format!("inproc://odin-status-connections-{name}");
+        let wanted = zmq::SocketEvent::ACCEPTED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
+        socket.monitor(&endpoint, wanted)?;
+        let events = ctx.socket(zmq::PAIR)?;
+        events.set_linger(0)?;
+        // Room for a burst of short-lived connections between two reads.
+        events.set_rcvhwm(100_000)?;
+        events.connect(&endpoint)?;
+        Ok(Connections {
+            events,
+            open: VecDeque::new(),
+            cap,
+            dropping: None,
+        })
+    }
+
+    /// Reads the queued events and shuts down the newest connections over the cap.
+    fn tend(&mut self) {
+        while let Ok(frames) = self.events.recv_multipart(zmq::DONTWAIT) {
+            let Some((event, fd)) = frames.first().and_then(|f| monitor_event(f)) else {
+                continue;
+            };
+            if event == zmq::SocketEvent::ACCEPTED {
+                self.open.push_back(fd);
+            } else if event == zmq::SocketEvent::DISCONNECTED {
+                self.open.retain(|&open| open != fd);
+                if self.dropping == Some(fd) {
+                    self.dropping = None;
+                }
+            }
+        }
+        let mut shed = 0usize;
+        while self.open.len() > self.cap {
+            if let Some(fd) = self.open.pop_back() {
+                shut_down(fd);
+                shed += 1;
+            }
+        }
+        if shed > 0 {
+            tracing::warn!(
+                "{shed} new connection(s) dropped: at most {} are kept at once",
+                self.cap
+            );
+        }
+    }
+
+    /// Shuts down the newest connection, unless one shut down before has not
+    /// ended yet (so one flood costs one subscriber at a time). Whether one was.
+    fn drop_newest(&mut self) -> bool {
+        if self.dropping.is_some() {
+            return false;
+        }
+        let Some(fd) = self.open.pop_back() else {
+            return false;
+        };
+        shut_down(fd);
+        self.dropping = Some(fd);
+        true
+    }
+}
+
+/// The event and descriptor of a monitor message's first frame (a 16-bit
+/// event and a 32-bit value, in the host's byte order).
+fn monitor_event(frame: &[u8]) -> Option<(zmq::SocketEvent, RawFd)> {
+    let event = u16::from_ne_bytes(frame.get(0..2)?.try_into().ok()?);
+    let value = i32::from_ne_bytes(frame.get(2..6)?.try_into().ok()?);
+    Some((zmq::SocketEvent::from_raw(event), value))
+}
+
+/// Ends a libzmq connection from outside: its I/O thread then reads the end
+/// of the stream and closes the descriptor itself.
+fn shut_down(fd: RawFd) {
+    // SAFETY: the descriptor is only borrowed for the call; shutdown neither
+    // closes nor keeps it. Should it have been closed and its number reused
+    // since the event, shutdown fails on anything but a socket, and ends at
+    // worst some other connection of this process, which its peer retries.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
+}
+
+/// An ipc endpoint held by this process: a lock on `<socket>.lock`, taken
+/// before binding, so two services started together cannot both bind the
+/// socket file (libzmq unlinks whatever is there). Dropping it removes the
+/// socket file and the lock file, on every way out of `serve` that unwinds.
+pub struct IpcClaim {
+    socket_path: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
+}
+
+impl IpcClaim {
+    fn take(
+        flag: &'static str,
+        endpoint: &str,
+        path: PathBuf,
+        mode: u32,
+    ) -> Result<IpcClaim, TransportError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut lock_name = path.clone().into_os_string();
+        lock_name.push(".lock");
+        let lock_path = PathBuf::from(lock_name);
+        let failed = |reason: std::io::Error| TransportError::Lock {
+            flag,
+            path: lock_path.display().to_string(),
+            reason,
+        };
+        // A lock file removed by its holder between our open and our lock is
+        // not the lock any more: take it again until the file we locked is
+        // the one at the path.
+        for _ in 0..100 {
+            let lock = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(mode & 0o666)
+                .open(&lock_path)
+                .map_err(failed)?;
+            match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(TransportError::InUse {
+                        flag,
+                        endpoint: endpoint.to_string(),
+                    })
+                }
+                Err(e) => return Err(failed(e.into())),
+            }
+            let held = rustix::fs::fstat(lock.as_fd()).map_err(|e| failed(e.into()))?;
+            match rustix::fs::stat(&lock_path) {
+                Ok(at_path) if at_path.st_dev == held.st_dev && at_path.st_ino == held.st_ino => {
+                    return Ok(IpcClaim {
+                        socket_path: path,
+                        lock_path,
+                        _lock: lock,
+                    })
+                }
+                _ => continue,
+            }
+        }
+        Err(failed(std::io::Error::other(
+            "it kept being replaced while it was taken",
+        )))
+    }
+}
+
+impl Drop for IpcClaim {
+    fn drop(&mut self) {
+        // The socket file first, then the lock file while the lock is still held.
+        for path in [&self.socket_path, &self.lock_path] {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+/// Binds `socket`. An ipc endpoint is claimed first (see [`IpcClaim`]) and its
+/// file is created with `ipc_mode` already in force: the umask is set for the
+/// bind, so no peer can connect through wider permissions in between.
 fn bind(
     socket: &zmq::Socket,
     flag: &'static str,
     endpoint: &str,
     ipc_mode: u32,
-) -> Result<(), TransportError> {
-    let file = ipc_file(endpoint);
-    if let Some(path) = &file {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(TransportError::InUse {
-                flag,
-                endpoint: endpoint.to_string(),
-            });
-        }
+) -> Result<Option<IpcClaim>, TransportError> {
+    let claim = match ipc_file(endpoint) {
+        Some(path) => Some(IpcClaim::take(flag, endpoint, path, ipc_mode)?),
+        None => None,
+    };
+    // libzmq binds an ipc socket in this thread (bind(2) then listen(2)), so
+    // the umask is in force for exactly that file. Nothing else creates files
+    // while the service starts.
+    let mask = rustix::fs::Mode::from_raw_mode(!ipc_mode & 0o777);
+    let previous = claim.as_ref().map(|_| rustix::process::umask(mask));
+    let bound = socket.bind(endpoint);
+    if let Some(previous) = previous {
+        rustix::process::umask(previous);
     }
-    socket
-        .bind(endpoint)
-        .map_err(|reason| TransportError::Bind {
-            flag,
-            endpoint: endpoint.to_string(),
-            reason,
-        })?;
-    if let Some(path) = file {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(ipc_mode)).map_err(
-            |reason| TransportError::Permissions {
-                flag,
-                path: path.display().to_string(),
-                reason,
-            },
-        )?;
-    }
-    Ok(())
+    bound.map_err(|reason| TransportError::Bind {
+        flag,
+        endpoint: endpoint.to_string(),
+        reason,
+    })?;
+    Ok(claim)
 }
 
 fn connect(socket: &zmq::Socket, endpoint: &str) -> Result<(), TransportError> {
+    // libzmq takes a port it cannot use and then never connects; say so now.
+    if let Some(port) = endpoint
+        .strip_prefix("tcp://")
+        .and_then(|address| address.rsplit_once(':'))
+        .map(|(_, port)| port)
+        .filter(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        if !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err(TransportError::Connect {
+                endpoint: endpoint.to_string(),
+                reason: zmq::Error::EINVAL,
+            });
+        }
+    }
     socket
         .connect(endpoint)
         .map_err(|reason| TransportError::Connect {
@@ -259,9 +595,16 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub fn connect(ctx: &Context, endpoint: &str) -> Result<Self, TransportError> {
+    /// Messages longer than `max_message` bytes drop the publisher's
+    /// connection instead of being taken in (libzmq reconnects).
+    pub fn connect(
+        ctx: &Context,
+        endpoint: &str,
+        max_message: usize,
+    ) -> Result<Self, TransportError> {
         let socket = ctx.socket(zmq::SUB)?;
         socket.set_linger(0)?;
+        socket.set_maxmsgsize(i64::try_from(max_message).unwrap_or(i64::MAX))?;
         socket.set_subscribe(b"")?;
         connect(&socket, endpoint)?;
         Ok(Subscriber { socket })

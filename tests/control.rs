@@ -162,7 +162,7 @@ fn configuration_and_version() {
         json!({
             "disks": ["/tmp"], "interfaces": ["lo"], "processes": ["a", "b:2"], "rate": 4.0,
             "ctrl_endpoint": svc.ctrl, "pub_endpoint": svc.publish, "pub_encoding": "msgpack",
-            "max_message_size": 1048576, "ipc_mode": "660", "log_file": null,
+            "max_message_size": 65536, "ipc_mode": "660", "log_file": null,
             "allow_configure": false, "metrics": null, "thresholds": {}
         })
     );
@@ -213,7 +213,8 @@ fn raw_exchange(endpoint: &str, frames: &[&[u8]], delimiter: bool) -> Vec<Value>
 
 #[test]
 fn every_bad_request_gets_exactly_one_nack() {
-    let svc = Service::start(&["--interfaces", "lo"]);
+    // The 1 MB request must be read and nacked, not refused by the socket.
+    let svc = Service::start(&["--interfaces", "lo", "--max-message-size", "1048576"]);
     let huge = format!(
         r#"{{"msg_type":"cmd","msg_val":"get","id":1,"params":{{"path":"{}"}}}}"#,
         "x".repeat(1_000_000)

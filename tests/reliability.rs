@@ -281,7 +281,15 @@ fn vanished_and_concurrent_clients() {
 #[test]
 fn flood_of_malformed_requests() {
     let _one_at_a_time = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
-    let svc = Service::start_tcp(&["--rate", "20", "--interfaces", "lo"]);
+    // 1 MB requests must be read and nacked, not refused by the socket.
+    let svc = Service::start_tcp(&[
+        "--rate",
+        "20",
+        "--interfaces",
+        "lo",
+        "--max-message-size",
+        "1048576",
+    ]);
     let (_ctx, sub) = subscribe(&svc.publish);
     let deep = "[".repeat(10_000);
     let big = format!(

@@ -139,7 +139,7 @@ impl Feed {
         let mut subscribers = Vec::with_capacity(endpoints.len());
         let mut sources = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
-            subscribers.push(Subscriber::connect(&ctx, endpoint)?);
+            subscribers.push(Subscriber::connect(&ctx, endpoint, super::MAX_LINE_BYTES)?);
             sources.push(Source {
                 endpoint: endpoint.clone(),
                 gaps: CycleGaps::default(),

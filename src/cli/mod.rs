@@ -28,6 +28,73 @@ use serde_json::{Map, Value};
 
 use crate::tree::Node;
 
+/// The longest line `record` writes and `replay` reads: a snapshot of
+/// thousands of processes is a few MB, and a longer line (input with no
+/// newline, `/dev/zero`) must stop with an error before it takes the host's
+/// memory.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// Lines of `reader` (without their `\n`), each at most [`MAX_LINE_BYTES`]:
+/// a longer one is an error, and the lines end there.
+fn capped_lines<R: std::io::BufRead>(
+    mut reader: R,
+) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let mut line = Vec::new();
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let read = std::io::BufRead::read_until(
+            &mut std::io::Read::take(&mut reader, limit),
+            b'\n',
+            &mut line,
+        );
+        match read {
+            Ok(0) => None,
+            Ok(_) if line.last() == Some(&b'\n') => {
+                line.pop();
+                Some(Ok(line))
+            }
+            Ok(n) if n as u64 >= limit => {
+                failed = true;
+                Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    LineTooLong,
+                )))
+            }
+            Ok(_) => Some(Ok(line)),
+            Err(e) => {
+                failed = true;
+                Some(Err(e))
+            }
+        }
+    })
+}
+
+/// The error [`capped_lines`] ends with when a line passes the cap.
+#[derive(Debug)]
+struct LineTooLong;
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the line is longer than {MAX_LINE_BYTES} bytes, the most a record may be"
+        )
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+/// Whether `error` is [`capped_lines`]' own, not one of the reader's.
+fn is_line_too_long(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<LineTooLong>().is_some())
+}
+
 const EXIT_NACK: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 const EXIT_TIMEOUT: u8 = 3;

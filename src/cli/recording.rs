@@ -188,13 +188,16 @@ fn read_file(path: &Path, each: &mut impl FnMut(Value) -> bool) -> Result<bool, 
     };
     let mut skipped = 0;
     let mut records = 0;
-    for (index, line) in BufReader::new(reader).split(b'\n').enumerate() {
+    for (index, line) in super::capped_lines(BufReader::new(reader)).enumerate() {
         let number = index + 1;
         let line = match line {
             Ok(line) => line,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 eprintln!("odin-status: {shown} ends early (it was not closed by its recorder); read up to line {}", number - 1);
                 break;
+            }
+            Err(e) if super::is_line_too_long(&e) => {
+                return Err(unusable(format!("{shown}: cannot read line {number}: {e}")))
             }
             Err(e) if gzip => {
                 return Err(not_recording(format!(

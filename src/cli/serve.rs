@@ -38,7 +38,7 @@ pub struct ServeArgs {
     /// Encoding of published snapshots: json or msgpack [default: json].
     #[arg(long, value_name = "ENCODING")]
     pub_encoding: Option<String>,
-    /// Largest request accepted, in bytes; larger ones are refused by the socket [default: 1048576].
+    /// Largest request accepted, in bytes; larger ones are refused by the socket [default: 65536].
     #[arg(long, value_name = "BYTES")]
     max_message_size: Option<String>,
     /// Octal permissions of the ipc socket files created [default: 660].
@@ -59,6 +59,10 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    // First, before anything can take long or start a thread: a stop or
+    // reload signal from now on waits for the loop instead of killing us.
+    server::hold_signals();
+    crate::memory::tune();
     let sources = Sources {
         config_file: args.config,
         section: args.section,

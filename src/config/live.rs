@@ -49,7 +49,7 @@ impl Live {
 
     /// Seconds between cycles.
     pub fn interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(1.0 / self.rate)
+        super::interval_of(self.rate)
     }
 
     /// What is watched, in one line for the log: at start and after every change.

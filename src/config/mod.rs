@@ -40,8 +40,13 @@ pub const DEFAULT_SECTION: &str = "adapter.status";
 pub const DEFAULT_RATE: f64 = 1.0;
 /// Above this the cycle would be shorter than a millisecond: a busy loop, not a monitor.
 pub const MAX_RATE: f64 = 1000.0;
-/// Requests larger than this are refused by the socket itself.
-pub const DEFAULT_MAX_MESSAGE_SIZE: i64 = 1 << 20;
+/// Below this a cycle would be further apart than 1000 s; far smaller rates
+/// (`1e-300`) would make an interval no clock can hold.
+pub const MIN_RATE: f64 = 0.001;
+/// Requests larger than this are refused by the socket itself. A real one is
+/// a few hundred bytes; 64 KiB holds a `configure` of a thousand names, and
+/// keeps 256 control connections within the memory bound (README).
+pub const DEFAULT_MAX_MESSAGE_SIZE: i64 = 64 << 10;
 /// ipc socket files: owner and group may connect, others may not.
 pub const DEFAULT_IPC_MODE: u32 = 0o660;
 
@@ -302,7 +307,7 @@ impl Config {
 
     /// Seconds between cycles.
     pub fn interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(1.0 / self.rate)
+        interval_of(self.rate)
     }
 }
 
@@ -332,6 +337,14 @@ fn flag_of(key: &str) -> &str {
         .iter()
         .find(|(k, _)| *k == key)
         .map_or(key, |(_, flag)| flag)
+}
+
+/// The time between cycles at `rate`. Every rate that reaches here passed
+/// [`parse_rate`], but the clamp and the checked conversion mean no value can
+/// make this panic.
+pub fn interval_of(rate: f64) -> std::time::Duration {
+    let seconds = 1.0 / rate.clamp(MIN_RATE, MAX_RATE);
+    std::time::Duration::try_from_secs_f64(seconds).unwrap_or(std::time::Duration::from_secs(1))
 }
 
 /// One configured process name, optionally with the label that keys it in
@@ -454,9 +467,9 @@ struct FileOptions {
 }
 
 impl FileOptions {
-    fn read(path: &PathBuf, section: Option<&str>) -> Result<FileOptions, ConfigError> {
+    fn read(path: &std::path::Path, section: Option<&str>) -> Result<FileOptions, ConfigError> {
         let shown = path.display();
-        let text = match std::fs::read(path) {
+        let text = match read_config_file(path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => return fail(format!("--config {shown} is not UTF-8 text")),
@@ -484,7 +497,7 @@ impl FileOptions {
             ));
         }
         Ok(FileOptions {
-            path: path.clone(),
+            path: path.to_path_buf(),
             section,
             ini,
         })
@@ -613,6 +626,8 @@ fn parse_limit_text(value: &str, origin: &str) -> Result<f64, ConfigError> {
     }
 }
 
+/// The one rule for a rate, wherever it comes from (flag, file, SIGHUP,
+/// `configure`): a finite number from [`MIN_RATE`] to [`MAX_RATE`].
 fn parse_rate(value: &str, origin: &str) -> Result<f64, ConfigError> {
     let Ok(rate) = value.trim().parse::<f64>() else {
         return fail(format!(
@@ -622,6 +637,11 @@ fn parse_rate(value: &str, origin: &str) -> Result<f64, ConfigError> {
     if !rate.is_finite() || rate <= 0.0 {
         return fail(format!(
             "{origin} must be above 0 updates per second, not '{value}'"
+        ));
+    }
+    if rate < MIN_RATE {
+        return fail(format!(
+            "{origin} must be at least {MIN_RATE} updates per second (a cycle every 1000 s), not '{value}'"
         ));
     }
     if rate > MAX_RATE {
@@ -643,6 +663,45 @@ pub fn check_endpoint(endpoint: &str, flag: &str) -> Result<String, ConfigError>
             "{flag} must be a tcp://HOST:PORT or ipc://PATH endpoint, not '{endpoint}'"
         )),
     }
+}
+
+/// Config files larger than this are refused: a real one is a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a config file without ever blocking or growing without bound: the
+/// open does not wait (a FIFO with no writer), and only a regular file of at
+/// most [`MAX_CONFIG_BYTES`] is read (not `/dev/zero`, a FIFO or a directory).
+/// SIGHUP re-reads it on the sampling loop, so either would stall the service.
+fn read_config_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("it is larger than {MAX_CONFIG_BYTES} bytes"),
+        ));
+    }
+    let mut bytes = Vec::new();
+    // A file that grows while it is read still stops at the cap.
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("it is larger than {MAX_CONFIG_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -692,6 +751,71 @@ mod tests {
                 let _ = std::fs::remove_file(&self.path);
             }
         }
+    }
+
+    #[test]
+    fn rates_too_small_for_a_clock_are_refused_not_panicked_on() {
+        for tiny in ["1e-300", "1e-19", "0.0009", "5e-324"] {
+            let s = Sources {
+                rate: Some(tiny.into()),
+                ..Sources::default()
+            };
+            let e = Config::load(&s).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("--rate must be at least 0.001 updates per second (a cycle every 1000 s), not '{tiny}'")
+            );
+        }
+        for rate in [
+            MIN_RATE,
+            0.5,
+            MAX_RATE,
+            1e-300,
+            f64::MAX,
+            f64::NAN,
+            -1.0,
+            0.0,
+        ] {
+            let interval = interval_of(rate);
+            assert!(interval >= std::time::Duration::from_millis(1), "{rate}");
+            assert!(interval <= std::time::Duration::from_secs(1000), "{rate}");
+        }
+    }
+
+    #[test]
+    fn config_reads_only_small_regular_files() {
+        let fifo = std::env::temp_dir().join(format!("odin-status-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_file(&fifo);
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        for (path, why) in [
+            (fifo.clone(), "it is not a regular file"),
+            ("/dev/zero".into(), "it is not a regular file"),
+            (std::env::temp_dir(), "it is not a regular file"),
+        ] {
+            let s = Sources {
+                config_file: Some(path.clone()),
+                ..Sources::default()
+            };
+            let e = Config::load(&s).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("--config {} cannot be read: {why}", path.display())
+            );
+        }
+        let _ = std::fs::remove_file(&fifo);
+        let (f, s) = with_file(&"#".repeat(MAX_CONFIG_BYTES as usize + 1));
+        assert_eq!(
+            Config::load(&s).unwrap_err().to_string(),
+            format!(
+                "--config {} cannot be read: it is larger than {MAX_CONFIG_BYTES} bytes",
+                f.path.display()
+            )
+        );
     }
 
     #[test]

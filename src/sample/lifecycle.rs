@@ -300,6 +300,7 @@ impl Lifecycle {
                     num_threads: stats.iter().map(|p| p.num_threads).sum(),
                     num_fds: stats.iter().map(|p| p.num_fds).sum(),
                     cpu_seconds: life.cpu_seconds(self.ticks_per_second),
+                    capped: false,
                 };
                 (life.name.clone(), summary)
             })

@@ -101,10 +101,14 @@ impl Sampler {
         let host = self.host.sample(self.processes.listed());
         let mut events = self.lifecycle.observe(&processes);
         self.add_exit_codes(&mut events);
+        let mut process_summary = self.lifecycle.summaries(&processes);
+        for ((_, summary), &capped) in process_summary.iter_mut().zip(self.processes.capped()) {
+            summary.capped = capped;
+        }
         Snapshot {
             disks,
             interfaces,
-            process_summary: self.lifecycle.summaries(&processes),
+            process_summary,
             processes,
             events,
             host,

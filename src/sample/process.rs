@@ -66,6 +66,26 @@ const COMM_LEN: usize = 15;
 
 /// The `comm` of every odin-status process: its binary's name.
 const OUR_COMM: &[u8] = b"odin-status";
+/// Processes of one name tracked at most. Anyone may start processes whose
+/// arguments match a name; past this, new matches of the name are left out
+/// (`process_summary/<name>/capped`) instead of costing descriptors.
+pub const MAX_PER_NAME: usize = 256;
+
+/// Descriptors held per tracked process: `stat`, `statm`, the `fd`
+/// directory, and the lifecycle's pidfd.
+const FDS_PER_PROCESS: u64 = 4;
+
+/// Descriptors kept free of tracked processes, beyond a quarter of the
+/// limit: the sockets' connections (control and subscriber caps), the log,
+/// the `/proc` listing, libzmq's own. So the control socket always accepts
+/// and libzmq never spins on EMFILE.
+const FD_HEADROOM: u64 = 512;
+
+/// How many processes may be tracked in all with `open_files` descriptors.
+fn process_budget(open_files: u64) -> usize {
+    let spare = (open_files - open_files / 4).saturating_sub(FD_HEADROOM);
+    usize::try_from(spare / FDS_PER_PROCESS).unwrap_or(usize::MAX)
+}
 
 pub struct ProcessScanner {
     names: Vec<String>,
@@ -90,6 +110,12 @@ pub struct ProcessScanner {
     /// Exit statuses reported by the kernel: PID -> (returncode, cycle seen).
     exit_statuses: HashMap<i32, (i32, u64)>,
     sweep: Sweep,
+    /// Processes that may be tracked in all (see [`process_budget`]).
+    budget: usize,
+    /// Per name, whether matches were left out last cycle.
+    capped: Vec<bool>,
+    /// Whether the budget was reached last cycle.
+    budget_reached: bool,
     /// This cycle's listing of `/proc`: (PID, inode), ascending.
     listing: Vec<(i32, u64)>,
     read_errors: u64,
@@ -165,7 +191,7 @@ impl ProcessScanner {
                 tracing::warn!("cannot read /proc/meminfo ({e}); memory_percent will be 0");
                 0
             });
-        raise_open_file_limit();
+        let open_files = raise_open_file_limit();
         ProcessScanner {
             names: names.to_vec(),
             own_pid: std::process::id() as i32,
@@ -194,6 +220,9 @@ impl ProcessScanner {
             exit_statuses: HashMap::new(),
             sweep: Sweep::default(),
             listing: Vec::new(),
+            budget: process_budget(open_files),
+            capped: Vec::new(),
+            budget_reached: false,
             read_errors: 0,
             buf: Vec::with_capacity(4096),
         }
@@ -253,8 +282,11 @@ impl ProcessScanner {
         let mut result = Vec::with_capacity(self.names.len());
         let matches = std::mem::take(&mut self.matches);
         let children = std::mem::take(&mut self.children);
+        let mut left = self.budget;
+        let mut capped = vec![false; matches.len()];
         for (index, matched) in matches.iter().enumerate() {
             let mut reported: Vec<i32> = Vec::new();
+            let room = MAX_PER_NAME.min(left);
             for &pid in matched {
                 // The fresh read may have found a new process under this PID.
                 if !self.is_live(pid, &mut fresh)
@@ -276,9 +308,17 @@ impl ProcessScanner {
                 });
                 let target = child.unwrap_or(pid);
                 if !reported.contains(&target) {
+                    if reported.len() >= room {
+                        // The lowest PIDs are kept: the ones started first.
+                        if let Some(flag) = capped.get_mut(index) {
+                            *flag = true;
+                        }
+                        break;
+                    }
                     reported.push(target);
                 }
             }
+            left -= reported.len();
             let stats = reported
                 .into_iter()
                 .filter_map(|pid| {
@@ -291,10 +331,46 @@ impl ProcessScanner {
         }
         self.matches = matches;
         self.children = children;
+        self.note_caps(capped, left == 0);
 
         let cycle = self.cycle;
         self.tracked.retain(|_, t| t.last_cycle == cycle);
         result
+    }
+
+    /// Per configured name, whether some of its matches were left out this
+    /// cycle (the per-name cap or the descriptor budget).
+    pub fn capped(&self) -> &[bool] {
+        &self.capped
+    }
+
+    /// Logs each name that starts or stops being capped, and the budget
+    /// being reached or recovering: one line per change, never per cycle.
+    fn note_caps(&mut self, capped: Vec<bool>, exhausted: bool) {
+        for (index, (&now, name)) in capped.iter().zip(&self.names).enumerate() {
+            let before = self.capped.get(index).copied().unwrap_or(false);
+            if now && !before {
+                tracing::warn!(
+                    "more processes match {name} than are tracked (at most {MAX_PER_NAME} a name, \
+                     {} in all); the rest are left out and process_summary/{name}/capped is true",
+                    self.budget
+                );
+            } else if before && !now {
+                tracing::info!("every process matching {name} is tracked again");
+            }
+        }
+        let reached = exhausted && capped.iter().any(|&c| c);
+        if reached && !self.budget_reached {
+            tracing::warn!(
+                "the descriptor budget is reached: {} processes tracked, {FDS_PER_PROCESS} descriptors each, \
+                 the rest of the open file limit kept for connections",
+                self.budget
+            );
+        } else if self.budget_reached && !reached {
+            tracing::info!("the descriptor budget has room again");
+        }
+        self.budget_reached = reached;
+        self.capped = capped;
     }
 
     /// How the process `pid` ended, when the kernel said so within the last
@@ -818,15 +894,19 @@ fn read_affinity(pid: i32) -> Option<Vec<u64>> {
 /// Kept-open handles need four descriptors per tracked process (stat, statm,
 /// fd directory, and the lifecycle's pidfd); ask for the hard limit so thousands of matches do not run out. Failing is harmless:
 /// a handle that cannot be opened just leaves that process out.
-fn raise_open_file_limit() {
+/// The soft limit in force afterwards.
+fn raise_open_file_limit() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
+    let before = limit.current.unwrap_or(u64::MAX);
     if limit.current < limit.maximum {
         limit.current = limit.maximum;
-        if let Err(e) = setrlimit(Resource::Nofile, limit) {
-            tracing::debug!("cannot raise the open file limit: {e}");
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => return limit.current.unwrap_or(u64::MAX),
+            Err(e) => tracing::debug!("cannot raise the open file limit: {e}"),
         }
     }
+    before
 }
 
 #[cfg(test)]

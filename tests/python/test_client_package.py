@@ -122,7 +122,7 @@ def test_every_call(serve, tmp_path):
         assert c.configuration() == {
             "disks": ["/", str(tmp_path)], "interfaces": ["lo"],
             "processes": ["no-such-xyz"], "rate": 1.0, "ctrl_endpoint": svc.ctrl,
-            "pub_endpoint": svc.pub, "pub_encoding": "json", "max_message_size": 1048576,
+            "pub_endpoint": svc.pub, "pub_encoding": "json", "max_message_size": 65536,
             "ipc_mode": "660", "log_file": None, "allow_configure": False, "metrics": None, "thresholds": {}}
         assert c.version() == request(svc.ctrl, "request_version")["params"]
         assert c.version()["name"] == "odin-status"
