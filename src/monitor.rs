@@ -80,6 +80,7 @@ impl Telemetry {
             snapshots_published: self.counters.snapshots_published.load(Ordering::Relaxed),
             requests_served: self.counters.requests_served.load(Ordering::Relaxed),
             start_time: self.start_time.clone(),
+            process_table_corrections: sampler.process_table_corrections(),
         }
     }
 }

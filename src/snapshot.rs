@@ -225,6 +225,8 @@ pub struct Monitor {
     pub snapshots_published: u64,
     pub requests_served: u64,
     pub start_time: String,
+    /// PIDs the safety-net listing of /proc found the kernel's events missed.
+    pub process_table_corrections: u64,
 }
 
 impl Monitor {
@@ -240,6 +242,10 @@ impl Monitor {
             .with("snapshots_published", Leaf::int(self.snapshots_published))
             .with("requests_served", Leaf::int(self.requests_served))
             .with("start_time", Leaf::str(self.start_time.clone()))
+            .with(
+                "process_table_corrections",
+                Leaf::int(self.process_table_corrections),
+            )
     }
 }
 

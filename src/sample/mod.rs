@@ -16,6 +16,7 @@ mod host;
 mod lifecycle;
 mod network;
 mod proc_events;
+mod proc_table;
 mod process;
 
 use std::fs::File;
@@ -123,9 +124,16 @@ impl Sampler {
         }
     }
 
-    /// Processes in the last listing of `/proc`.
+    /// Processes on the host: the last listing of `/proc`, or the table
+    /// kept from the kernel's process events.
     pub fn processes_scanned(&self) -> usize {
         self.processes.listed()
+    }
+
+    /// PIDs the safety-net listing of `/proc` found the kernel's process
+    /// events had missed, since start.
+    pub fn process_table_corrections(&self) -> u64 {
+        self.processes.table_corrections()
     }
 
     /// Reads since start that failed: a configured disk or interface missing

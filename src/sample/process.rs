@@ -10,11 +10,15 @@
 //!
 //! The scanner keeps two tables between cycles:
 //! - `known`: what was read of each PID when first seen (name, arguments,
-//!   parent, start time), sorted by PID like the listing. A process is read
+//!   parent, start time), sorted by PID like the host's process table
+//!   (`proc_table`: the listing of `/proc`, or the table kept from the
+//!   kernel's events, so that a cycle on a quiet host lists nothing and,
+//!   when the table did not change, walks nothing). A process is read
 //!   once, and again only when the kernel says it `exec`ed or renamed itself
 //!   (see `proc_events`). A PID reused by a new process is noticed without
-//!   reading anything: its `/proc` directory comes back from the listing with
-//!   a new inode number. Where the kernel's events cannot be had (no
+//!   reading anything: its `/proc` directory comes back from the table with
+//!   a new inode number. A process that has already exited when first seen
+//!   (a zombie) is not read. Where the kernel's events cannot be had (no
 //!   CAP_NET_ADMIN), a process is read again each cycle until it is a second
 //!   old (it may not have `exec`ed yet), and every known process is read again
 //!   once every [`SWEEP_SECONDS`], a few per cycle, so one that `exec`s later
@@ -37,7 +41,8 @@ use std::time::Instant;
 
 use procfs::Current;
 
-use super::proc_events::ProcEvents;
+use super::proc_events::Changes;
+use super::proc_table::ProcTable;
 use super::{pread_all, round1, KeptOpen, Layout};
 use crate::snapshot::ProcessStats;
 
@@ -71,14 +76,14 @@ pub struct ProcessScanner {
     derived_stale: bool,
     tracked: HashMap<i32, Tracked>,
     cycle: u64,
-    proc_dir: ProcDir,
-    /// The kernel's process events, when they can be had.
-    events: Option<ProcEvents>,
+    /// Which PIDs exist: listed each cycle, or kept from the kernel's events.
+    table: ProcTable,
+    /// Some row of `known` is not settled: `known` must be refreshed even
+    /// if the table did not change.
+    unsettled: bool,
     /// Exit statuses reported by the kernel: PID -> (returncode, cycle seen).
     exit_statuses: HashMap<i32, (i32, u64)>,
     sweep: Sweep,
-    /// This cycle's listing of `/proc`: (PID, inode), ascending.
-    listing: Vec<(i32, u64)>,
     read_errors: u64,
     buf: Vec<u8>,
 }
@@ -163,21 +168,16 @@ impl ProcessScanner {
             derived_stale: true,
             tracked: HashMap::new(),
             cycle: 0,
-            proc_dir: ProcDir::default(),
-            events: match ProcEvents::open() {
-                Ok(events) => Some(events),
-                Err(e) => {
-                    tracing::info!(
-                        "kernel process events unavailable ({e}): a process that execs \
-                         into a match more than a second after it started is found \
-                         within {SWEEP_SECONDS} s"
-                    );
-                    None
-                }
-            },
+            table: ProcTable::new(|e| {
+                tracing::info!(
+                    "kernel process events unavailable ({e}): /proc is listed every \
+                     cycle, and a process that execs into a match more than a second \
+                     after it started is found within {SWEEP_SECONDS} s"
+                )
+            }),
+            unsettled: true,
             exit_statuses: HashMap::new(),
             sweep: Sweep::default(),
-            listing: Vec::new(),
             read_errors: 0,
             buf: Vec::with_capacity(4096),
         }
@@ -199,9 +199,16 @@ impl ProcessScanner {
         }
     }
 
-    /// How many processes the last cycle's listing of `/proc` found.
+    /// How many processes the host has: this cycle's listing of `/proc`,
+    /// or the table kept from the kernel's events.
     pub fn listed(&self) -> usize {
-        self.listing.len()
+        self.table.pids().len()
+    }
+
+    /// PIDs the safety-net listing of `/proc` found the kernel's events had
+    /// missed, since start (0 without events).
+    pub fn table_corrections(&self) -> u64 {
+        self.table.corrections()
     }
 
     /// Reads since start that found their process gone between the listing
@@ -213,15 +220,18 @@ impl ProcessScanner {
     /// One cycle: every configured name with the processes reported for it.
     pub fn sample(&mut self) -> Vec<(String, Vec<ProcessStats>)> {
         self.cycle += 1;
-        self.take_events();
-        let mut listed = std::mem::take(&mut self.listing);
-        self.proc_dir.list(&mut listed);
-        if !self.names.is_empty() {
-            self.refresh_known(&listed);
+        let (changes, table_changed) = self.table.refresh(self.cycle);
+        if self.table.has_events() {
+            self.take_changes(changes);
+        } else {
+            self.sweep.mark(&mut self.known);
+            self.unsettled = true;
         }
-        self.listing = listed;
         if self.names.is_empty() {
             return Vec::new();
+        }
+        if table_changed || self.unsettled {
+            self.refresh_known();
         }
         if self.derived_stale {
             self.derive_matches();
@@ -282,32 +292,25 @@ impl ProcessScanner {
         self.exit_statuses.get(&pid).map(|(status, _)| *status)
     }
 
-    /// Marks for reading again what the kernel says changed (or, without its
-    /// events, this cycle's share of the sweep), and keeps exit statuses.
-    fn take_events(&mut self) {
-        if self.events.is_some() {
-            self.read_events();
-        } else {
-            self.sweep.mark(&mut self.known);
-        }
-    }
-
     /// Reads the kernel's process events now: marks the processes that
     /// changed for reading again and keeps the exit statuses.
     pub fn read_events(&mut self) {
+        let changes = self.table.read_events(self.cycle);
+        self.take_changes(changes);
+    }
+
+    fn take_changes(&mut self, changes: Changes) {
         let cycle = self.cycle;
-        let Some(events) = self.events.as_mut() else {
-            return;
-        };
-        let changes = events.drain();
         if changes.lost {
             tracing::warn!("kernel process events were lost; every process is read again");
             self.known.iter_mut().for_each(|k| k.settled = false);
+            self.unsettled = true;
         }
         for pid in changes.changed {
             if let Ok(at) = self.known.binary_search_by_key(&pid, |k| k.pid) {
                 if let Some(k) = self.known.get_mut(at) {
                     k.settled = false;
+                    self.unsettled = true;
                 }
             }
         }
@@ -321,7 +324,14 @@ impl ProcessScanner {
     /// Brings `known` in line with the listing: forgets PIDs that are gone and
     /// reads the new (or not yet settled) ones. When nothing changed, as in
     /// most cycles, this is one walk over both and nothing is read.
-    fn refresh_known(&mut self, listed: &[(i32, u64)]) {
+    fn refresh_known(&mut self) {
+        self.unsettled = false;
+        let listed = self.table.lend();
+        self.refresh_known_from(&listed);
+        self.table.give_back(listed);
+    }
+
+    fn refresh_known_from(&mut self, listed: &[(i32, u64)]) {
         let unchanged = self.known.len() == listed.len()
             && (self.known.iter().zip(listed))
                 .all(|(k, &(pid, inode))| k.settled && k.pid == pid && k.inode == inode);
@@ -335,6 +345,8 @@ impl ProcessScanner {
             while previous.next_if(|k| k.pid < pid).is_some() {}
             match previous.next_if(|k| k.pid == pid) {
                 Some(k) if k.settled && k.inode == inode => known.push(k),
+                // Exited since: it can match nothing, and may be gone by the read.
+                _ if self.table.has_ended(pid) => {}
                 _ => {
                     let uptime = *uptime.get_or_insert_with(read_uptime);
                     match self.read_known(pid, inode, uptime) {
@@ -399,7 +411,7 @@ impl ProcessScanner {
             inode,
             // With the kernel's events an `exec` is announced; without them a
             // young process is read again until it has had time to `exec`.
-            settled: self.events.is_some() || age.is_some_and(|age| age >= SETTLE_SECONDS),
+            settled: self.table.has_events() || age.is_some_and(|age| age >= SETTLE_SECONDS),
             id: Box::new(id),
         })
     }
@@ -685,70 +697,6 @@ impl Sweep {
             }
             self.cursor += 1;
         }
-    }
-}
-
-/// `/proc`, kept open: each cycle rewinds it and reads the PIDs with
-/// `getdents64` into a reused buffer, with no `open` and no allocation per entry.
-#[derive(Default)]
-struct ProcDir {
-    fd: Option<rustix::fd::OwnedFd>,
-    buf: Vec<u8>,
-    /// The last listing failed; logged once until one succeeds.
-    failing: bool,
-}
-
-impl ProcDir {
-    /// Fills `pids` with the PIDs in `/proc` and their directories' inode
-    /// numbers, ascending. If `/proc` cannot be read, `pids` keeps the last
-    /// listing: a failed listing must not look like every process exiting.
-    fn list(&mut self, pids: &mut Vec<(i32, u64)>) {
-        match self.try_list(pids) {
-            Ok(()) => {
-                if self.failing {
-                    tracing::info!("/proc can be listed again");
-                }
-                self.failing = false;
-            }
-            Err(e) => {
-                if !self.failing {
-                    tracing::error!(
-                        "cannot list /proc ({e}); the last listing is used until it can"
-                    );
-                }
-                self.failing = true;
-                self.fd = None;
-            }
-        }
-    }
-
-    fn try_list(&mut self, pids: &mut Vec<(i32, u64)>) -> rustix::io::Result<()> {
-        use rustix::fs::{open, seek, Mode, OFlags, RawDir, SeekFrom};
-        let fd = match self.fd.take() {
-            Some(fd) => fd,
-            None => open(
-                "/proc",
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?,
-        };
-        seek(&fd, SeekFrom::Start(0))?;
-        if self.buf.capacity() == 0 {
-            self.buf.reserve(32 * 1024);
-        }
-        let mut fresh = Vec::with_capacity(pids.len());
-        let mut dir = RawDir::new(&fd, self.buf.spare_capacity_mut());
-        while let Some(entry) = dir.next() {
-            let entry = entry?;
-            let pid = (entry.file_name().to_str().ok()).and_then(|name| name.parse::<i32>().ok());
-            if let Some(pid) = pid.filter(|pid| *pid > 0) {
-                fresh.push((pid, entry.ino()));
-            }
-        }
-        fresh.sort_unstable();
-        *pids = fresh;
-        self.fd = Some(fd);
-        Ok(())
     }
 }
 
