@@ -422,7 +422,7 @@ fn measure_answer(o: &Options, config: &Config, out: &mut Out) {
     let mut sampler = Sampler::new(&config.disks, &config.interfaces, &config.processes);
     let _ = sampler.sample();
     let context = Context {
-        tree: Arc::new(sampler.sample().to_tree()),
+        tree: Arc::new(sampler.sample().to_tree().into()),
         settings: default_settings(),
     };
     let request = |path: &str| {

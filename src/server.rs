@@ -2,8 +2,8 @@
 //!
 //! Data flows one way: the sampler builds a tree each cycle and swaps it into
 //! `latest`; the control thread answers from whatever tree is latest (it never
-//! waits on a sample in progress); the publisher thread sends the snapshot the
-//! sampler encoded. Each ZeroMQ socket lives on its own thread, and the
+//! waits on a sample in progress), reusing the tree's JSON made once a cycle
+//! (`cache`); the publisher thread sends the snapshot the sampler encoded. Each ZeroMQ socket lives on its own thread, and the
 //! sampler hands snapshots over through a bounded queue it never waits on.
 //!
 //! Process starts and exits go out as `process_event` notifications before
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 
+use crate::cache::CachedTree;
 use crate::command::{Command, Context};
 use crate::config::{Config, Encoding, Live, Sources};
 use crate::monitor::{Counters, Telemetry};
@@ -85,7 +86,7 @@ pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
     };
     // The first cycle notices no events: what runs now was not seen starting.
     let (first, alarms, _) = cycles.next(1);
-    let latest = Arc::new(RwLock::new(Arc::new(first)));
+    let latest = Arc::new(RwLock::new(Arc::new(CachedTree::new(first))));
     let stop = Arc::new(AtomicBool::new(false));
 
     let control_thread = {
@@ -182,7 +183,7 @@ fn ticker(start: tokio::time::Instant, period: Duration) -> tokio::time::Interva
 async fn sample_until_signal(
     mut cycles: Cycles,
     mut alarms: Vec<Alarm>,
-    latest: &RwLock<Arc<Node>>,
+    latest: &RwLock<Arc<CachedTree>>,
     outbox: Outbox,
     settings: &Settings,
     sources: &Sources,
@@ -242,7 +243,7 @@ async fn sample_until_signal(
             if publish_events(&outbox, next, &events).is_err() {
                 break;
             }
-            tree = Arc::new(fresh);
+            tree = Arc::new(CachedTree::new(fresh));
             alarms = raised;
             *latest.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&tree);
         }
@@ -329,7 +330,7 @@ fn reload(settings: &Settings, sources: &Sources) {
 
 fn serve_control(
     control: ControlSocket,
-    latest: Arc<RwLock<Arc<Node>>>,
+    latest: Arc<RwLock<Arc<CachedTree>>>,
     settings: Arc<Settings>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
@@ -424,13 +425,17 @@ impl Outbox {
         }
     }
 
-    /// Queues the snapshot of `cycle` (a `status` notify whose id is the cycle).
-    pub fn snapshot(&self, cycle: u32, tree: &Node) -> Result<(), PublisherGone> {
+    /// Queues the snapshot of `cycle` (a `status` notify whose id is the
+    /// cycle). In JSON it is the tree's cached JSON, which replies reuse.
+    pub fn snapshot(&self, cycle: u32, tree: &CachedTree) -> Result<(), PublisherGone> {
         if self.snapshots_waiting.load(Ordering::Acquire) >= PUBLISH_QUEUE {
             tracing::debug!("publisher is behind; snapshot {cycle} dropped");
             return Ok(());
         }
-        let bytes = self.encode("status", cycle, tree);
+        let bytes = match self.encoding {
+            Encoding::Json => self.encode("status", cycle, tree.json()),
+            Encoding::Msgpack => self.encode("status", cycle, &**tree),
+        };
         self.send(Outgoing {
             bytes,
             is_snapshot: true,

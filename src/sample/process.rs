@@ -351,6 +351,9 @@ impl ProcessScanner {
                     let uptime = *uptime.get_or_insert_with(read_uptime);
                     match self.read_known(pid, inode, uptime) {
                         Some(k) => known.push(k),
+                        // Told of by a fork event and gone before its first
+                        // read: a short life, not a failed read.
+                        None if self.table.has_events() => {}
                         None => self.read_errors += 1,
                     }
                 }
