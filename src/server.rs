@@ -8,7 +8,11 @@
 //!
 //! Process starts and exits go out as `process_event` notifications before
 //! the snapshot of the cycle that noticed them; an exit signalled by a pidfd
-//! between cycles goes out at once, without waiting for the next cycle.
+//! between cycles goes out at once, and so does the start of a matched
+//! process whose `exec` the kernel reports, without waiting for the next
+//! cycle. Such an event carries the id of the next snapshot, the first to
+//! be sampled after it: that snapshot shows the process, unless it has
+//! ended by then, and then its `exited` event, with the same id, comes first.
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -192,7 +196,8 @@ async fn sample_until_signal(
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
-    let exits = watch_exits(&cycles.sampler);
+    let exits = watch(cycles.sampler.exit_fd(), "process exits");
+    let starts = watch(cycles.sampler.events_fd().map(Arc::new), "process starts");
     let mut changes = settings.subscribe();
     let mut watching = true;
     let mut rate = settings.live().rate;
@@ -205,7 +210,16 @@ async fn sample_until_signal(
     loop {
         tokio::select! {
             at = ticks.tick() => last_tick = at,
-            () = exit_signalled(exits.as_ref()) => {
+            // A matched process that has just `exec`ed is told at once; not
+            // before cycle 1 is out, as the tree of cycle 1 was sampled earlier.
+            () = ready(starts.as_ref(), "process starts"), if cycle > 0 => {
+                let events = cycles.sampler.starts_now();
+                if publish_events(&outbox, next_cycle(cycle), &events).is_err() {
+                    break;
+                }
+                continue;
+            }
+            () = ready(exits.as_ref(), "process exits") => {
                 // Told now; the next snapshot is the first to show it.
                 let events = cycles.sampler.reap_exits();
                 if publish_events(&outbox, next_cycle(cycle), &events).is_err() {
@@ -277,31 +291,32 @@ fn publish_events(
     Ok(())
 }
 
-/// The sampler's exit watch registered with the runtime, if there is one.
-fn watch_exits(sampler: &Sampler) -> Option<AsyncFd<Arc<OwnedFd>>> {
-    let fd = sampler.exit_fd()?;
+/// A descriptor of the sampler's (exit watch, event socket) registered with
+/// the runtime, if there is one; `what` names what it tells of.
+fn watch(fd: Option<Arc<OwnedFd>>, what: &str) -> Option<AsyncFd<Arc<OwnedFd>>> {
+    let fd = fd?;
     // SAFETY: the AsyncFd owns one `Arc` of the `OwnedFd`, so the descriptor
     // stays open, and is the same one, for as long as the AsyncFd lives.
     let registered = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
     match registered {
         Ok(watch) => Some(watch),
         Err(e) => {
-            tracing::warn!("cannot wait for process exits ({e}); they are seen once per cycle");
+            tracing::warn!("cannot wait for {what} ({e}); they are seen once per cycle");
             None
         }
     }
 }
 
-/// Resolves when a watched process has exited; never without a watch.
-async fn exit_signalled(exits: Option<&AsyncFd<Arc<OwnedFd>>>) {
-    let Some(exits) = exits else {
+/// Resolves when the watched descriptor is readable; never without a watch.
+async fn ready(watch: Option<&AsyncFd<Arc<OwnedFd>>>, what: &str) {
+    let Some(watch) = watch else {
         return std::future::pending().await;
     };
-    match exits.readable().await {
-        // Cleared before the exits are read, so a later exit wakes us again.
+    match watch.readable().await {
+        // Cleared before what waits is read, so a later arrival wakes us again.
         Ok(mut ready) => ready.clear_ready(),
         Err(e) => {
-            tracing::warn!("cannot wait for process exits ({e}); they are seen once per cycle");
+            tracing::warn!("cannot wait for {what} ({e}); they are seen once per cycle");
             std::future::pending().await
         }
     }

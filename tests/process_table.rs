@@ -23,6 +23,18 @@ fn proc_count() -> u64 {
         .count() as u64
 }
 
+/// The kernel's process events need root (CAP_NET_ADMIN) before Linux 6.6;
+/// CI runs as root. Says why when they cannot be had.
+fn events_possible() -> bool {
+    let root = rustix::process::geteuid().is_root();
+    if !root {
+        eprintln!(
+            "SKIPPED: the kernel's process events need root (CAP_NET_ADMIN) before Linux 6.6"
+        );
+    }
+    root
+}
+
 fn monitor_corrections(snapshot: &Value) -> u64 {
     snapshot["params"]["monitor"]["process_table_corrections"]
         .as_u64()
@@ -41,10 +53,7 @@ fn table_stays_right_under_churn_and_a_lost_cycle_is_corrected() {
     // checks the table under churn; the events of cycle 13 (12 s) are lost;
     // the next listing (20 s) must find what they said.
     const DROP_CYCLE: u64 = 13;
-    if !rustix::process::geteuid().is_root() {
-        eprintln!(
-            "SKIPPED: the kernel's process events need root (CAP_NET_ADMIN) before Linux 6.6"
-        );
+    if !events_possible() {
         return;
     }
     let dir = TempDir::new("table");
@@ -121,4 +130,64 @@ fn table_stays_right_under_churn_and_a_lost_cycle_is_corrected() {
         svc.get(&format!("process_summary/{name}/count"))["params"]["value"],
         0
     );
+}
+
+/// A matched process that starts is told at once, not at the next cycle:
+/// at 0.2 Hz a cycle is 5 s away, the `started` event well under it. Its id
+/// is the next snapshot's, and that snapshot is the first to show it.
+#[test]
+fn a_start_is_told_at_once_and_the_next_snapshot_shows_it() {
+    if !events_possible() {
+        return;
+    }
+    let dir = TempDir::new("starts");
+    let name = unique("odststart");
+    let svc = Service::start(&["--rate", "0.2", "--interfaces", "lo", "--processes", &name]);
+    let (_ctx, sub) = subscribe(&svc.publish);
+    // The first snapshot is out (cycle 1), so early starts are told.
+    let mut last_id = 0;
+    while last_id == 0 {
+        let frames = receive(&sub, 15_000).expect("a first snapshot");
+        let message: Value = serde_json::from_slice(&frames[0]).unwrap();
+        if message["msg_val"] == "status" {
+            last_id = message["id"].as_u64().unwrap();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let spawned_at = Instant::now();
+    let helper = Reaped(spawn_as(&dir, &name, "/bin/sleep", &["600"]));
+    let pid = helper.0.id();
+    let mut started_id = None;
+    loop {
+        let frames = receive(&sub, 15_000).expect("messages keep coming");
+        let message: Value = serde_json::from_slice(&frames[0]).unwrap();
+        let id = message["id"].as_u64().unwrap();
+        if message["msg_val"] == "process_event" && message["params"]["pid"] == pid {
+            assert_eq!(message["params"]["event"], "started", "{message}");
+            let latency = spawned_at.elapsed();
+            assert!(
+                latency < Duration::from_millis(2_500),
+                "told {latency:?} after the start, not at the next cycle"
+            );
+            assert_eq!(id, last_id + 1, "the id is the next snapshot's: {message}");
+            started_id = Some(id);
+        }
+        if message["msg_val"] == "status" {
+            let shown = message["params"]["process"][&name][pid.to_string()].is_object();
+            match started_id {
+                Some(started) => {
+                    assert_eq!(id, started, "the next snapshot follows the event");
+                    assert!(shown, "snapshot {id} shows the process told of");
+                    break;
+                }
+                None => {
+                    assert!(!shown, "snapshot {id} shows {pid} before its event");
+                    last_id = id;
+                }
+            }
+        }
+    }
+    // Told once: the cycle that shows it does not tell again.
+    let summary = svc.get(&format!("process_summary/{name}/starts"));
+    assert_eq!(summary["params"]["value"], 1, "{summary}");
 }

@@ -106,6 +106,22 @@ impl Sampler {
         self.lifecycle.exit_fd()
     }
 
+    /// The kernel's event socket, readable when a process was created,
+    /// `exec`ed or ended; then call [`Sampler::starts_now`].
+    pub fn events_fd(&self) -> Option<OwnedFd> {
+        self.processes.events_fd()
+    }
+
+    /// Matched processes that have just started (the kernel reported their
+    /// `exec`), recorded for the next snapshot, which is the first to show
+    /// them: their `started` events, to publish now.
+    pub fn starts_now(&mut self) -> Vec<ProcessEvent> {
+        match self.processes.starts_now() {
+            Some(report) => self.lifecycle.announce(&report),
+            None => Vec::new(),
+        }
+    }
+
     /// Exits noticed since the last cycle, recorded for the next snapshot.
     pub fn reap_exits(&mut self) -> Vec<ProcessEvent> {
         let mut events = self.lifecycle.reap();

@@ -146,6 +146,20 @@ impl ProcEvents {
         ))
     }
 
+    /// A duplicate of the socket, for a caller to wait on (readiness is the
+    /// socket's, whichever descriptor reads it).
+    pub fn socket_fd(&self) -> Option<OwnedFd> {
+        match self.socket.try_clone() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot wait for process events ({e}); starts are seen once per cycle"
+                );
+                None
+            }
+        }
+    }
+
     /// Reads every event waiting, without blocking.
     pub fn drain(&mut self) -> Changes {
         let mut changes = Changes::default();

@@ -107,6 +107,17 @@ impl ProcTable {
         &self.pids
     }
 
+    /// Brings the table up to date with the events read so far, between
+    /// cycles; says whether anything changed.
+    pub fn apply_now(&mut self) -> bool {
+        !self.relist && self.apply_lives()
+    }
+
+    /// A duplicate of the event socket, to wait on; `None` without events.
+    pub fn events_fd(&self) -> Option<OwnedFd> {
+        self.events.as_ref()?.socket_fd()
+    }
+
     /// Whether `pid` has exited though `/proc` still lists it (a zombie):
     /// there is nothing of it worth reading.
     pub fn has_ended(&self, pid: i32) -> bool {

@@ -88,6 +88,9 @@ pub struct ProcessScanner {
     buf: Vec<u8>,
 }
 
+/// This cycle's stat of each process looked at (`None`: it could not be read).
+type Fresh = HashMap<i32, Option<(Stat, Instant)>>;
+
 /// One row of `known`: kept small so that comparing it with the listing is cheap.
 struct Known {
     pid: i32,
@@ -233,15 +236,81 @@ impl ProcessScanner {
         if table_changed || self.unsettled {
             self.refresh_known();
         }
+        let (reported, fresh) = self.report();
+        let mut result = Vec::with_capacity(self.names.len());
+        for (index, pids) in reported.into_iter().enumerate() {
+            let stats = pids
+                .into_iter()
+                .filter_map(|pid| {
+                    let (stat, at) = fresh.get(&pid).cloned().flatten()?;
+                    self.figures(pid, &stat, at)
+                })
+                .collect();
+            let name = self.names.get(index).cloned().unwrap_or_default();
+            result.push((name, stats));
+        }
+        let cycle = self.cycle;
+        self.tracked.retain(|_, t| t.last_cycle == cycle);
+        result
+    }
+
+    /// Between cycles: reads the kernel's events and, if a process `exec`ed
+    /// into something a configured name now reports, says what each name
+    /// would report, as (PID, start time), without reading any figures.
+    /// `None` when no `exec` concerns a configured name (the usual case: it
+    /// costs one `recv`, and the reads of new processes the next cycle would
+    /// do anyway).
+    pub fn starts_now(&mut self) -> Option<Vec<Vec<(i32, u64)>>> {
+        let changes = self.table.read_events(self.cycle);
+        let execs = changes.changed.clone();
+        self.take_changes(changes);
+        if execs.is_empty() || self.names.is_empty() || !self.table.has_events() {
+            return None;
+        }
+        if self.table.apply_now() || self.unsettled {
+            self.refresh_known();
+        }
         if self.derived_stale {
             self.derive_matches();
         }
+        let concerned = execs.iter().any(|&pid| {
+            self.identity(pid).is_some_and(|id| {
+                !id.matched.is_empty()
+                    || self
+                        .identity(id.ppid)
+                        .is_some_and(|parent| !parent.matched.is_empty())
+            })
+        });
+        if !concerned {
+            return None;
+        }
+        let (reported, fresh) = self.report();
+        Some(
+            reported
+                .into_iter()
+                .map(|pids| {
+                    pids.into_iter()
+                        .filter_map(|pid| {
+                            let (stat, _) = fresh.get(&pid).cloned().flatten()?;
+                            Some((pid, stat.start_time))
+                        })
+                        .collect()
+                })
+                .collect(),
+        )
+    }
 
-        // Fresh stat of each process looked at this cycle, read at most once.
-        let mut fresh: HashMap<i32, Option<(Stat, Instant)>> = HashMap::new();
-        let mut result = Vec::with_capacity(self.names.len());
+    /// Which PIDs each configured name reports (odin's rules: live matches,
+    /// a match with children through its lowest-PID live child), with the
+    /// fresh stat of every process looked at, each read at most once.
+    fn report(&mut self) -> (Vec<Vec<i32>>, Fresh) {
+        if self.derived_stale {
+            self.derive_matches();
+        }
+        let mut fresh = Fresh::new();
         let matches = std::mem::take(&mut self.matches);
         let children = std::mem::take(&mut self.children);
+        let mut all = Vec::with_capacity(matches.len());
         for (index, matched) in matches.iter().enumerate() {
             let mut reported: Vec<i32> = Vec::new();
             for &pid in matched {
@@ -268,28 +337,22 @@ impl ProcessScanner {
                     reported.push(target);
                 }
             }
-            let stats = reported
-                .into_iter()
-                .filter_map(|pid| {
-                    let (stat, at) = fresh.get(&pid).cloned().flatten()?;
-                    self.figures(pid, &stat, at)
-                })
-                .collect();
-            let name = self.names.get(index).cloned().unwrap_or_default();
-            result.push((name, stats));
+            all.push(reported);
         }
         self.matches = matches;
         self.children = children;
-
-        let cycle = self.cycle;
-        self.tracked.retain(|_, t| t.last_cycle == cycle);
-        result
+        (all, fresh)
     }
 
     /// How the process `pid` ended, when the kernel said so within the last
     /// hundred cycles: the exit code, or minus the signal that killed it.
     pub fn exit_status(&self, pid: i32) -> Option<i32> {
         self.exit_statuses.get(&pid).map(|(status, _)| *status)
+    }
+
+    /// The kernel's event socket (a duplicate), readable when events wait.
+    pub fn events_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        self.table.events_fd()
     }
 
     /// Reads the kernel's process events now: marks the processes that
@@ -420,7 +483,7 @@ impl ProcessScanner {
     }
 
     /// Reads the process's stat (once per cycle) and says whether it is live.
-    fn is_live(&mut self, pid: i32, fresh: &mut HashMap<i32, Option<(Stat, Instant)>>) -> bool {
+    fn is_live(&mut self, pid: i32, fresh: &mut Fresh) -> bool {
         if let Entry::Vacant(slot) = fresh.entry(pid) {
             slot.insert(self.read_current(pid));
         }
