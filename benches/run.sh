@@ -209,6 +209,10 @@ for i in "${!levels[@]}"; do
     fg_run env ODIN_BENCH_PROCESSES="$names50" "$cycle_bin" --mode cycle --seconds "$seg" --rounds "$rounds" --kv \
         >"$work/cycle-$lv.txt"
     sed "s/^/$k/" "$work/cycle-$lv.txt" >>"$res"
+    log "item 1 with $lv extra: odin-status cycle without the kernel's process events"
+    fg_run env ODIN_BENCH_PROCESSES="$names50" ODIN_STATUS_PROCESS_EVENTS=off "$cycle_bin" --mode cycle \
+        --seconds "$seg" --rounds "$rounds" --kv >"$work/cycle-noev-$lv.txt"
+    sed "s/^/${k}noev_/" "$work/cycle-noev-$lv.txt" >>"$res"
     log "item 1 with $lv extra: odin-control monitor() x ${odin_reps[$i]}"
     fg_run env ODIN_BENCH_PROCESSES="$names50" "$py" benches/bench.py odin --reps "${odin_reps[$i]}" >"$work/odin-$lv.json"
     put "${k}odin_mean_s" "$(jget "$work/odin-$lv.json" mean_s)"
@@ -316,6 +320,10 @@ fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode publish --second
 cat "$work/publish.txt" >>"$res"
 
 # ------------------------------------------------------------------- CPU at 100 Hz
+log "each read per tracked process (100 matched)"
+fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode reads --seconds "$seg" --rounds "$rounds" \
+    --kv >>"$res"
+
 log "the in-process cycle with 100 matched, paced at 100 Hz"
 fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode cycle --seconds "$((quick ? 1 : 2))" \
     --rounds "$rounds" --pace-us 10000 --kv >"$work/paced.txt"

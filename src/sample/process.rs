@@ -55,6 +55,10 @@ const SETTLE_SECONDS: f64 = 1.0;
 /// this many seconds, spread evenly over the cycles.
 const SWEEP_SECONDS: f64 = 10.0;
 
+/// Above 10 Hz, `cpu_affinity` and `num_fds` are read at most this often
+/// (each costs a system call per process per cycle, and changes seldom).
+const SLOW_FIGURES_AGE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// How many cycles an exit status is kept for the lifecycle to pick up.
 const EXIT_STATUS_CYCLES: u64 = 100;
 
@@ -120,7 +124,18 @@ struct Tracked {
     statm: KeptOpen,
     fds: FdDir,
     cpu_baseline: Option<(u64, Instant)>,
+    /// `cpu_affinity` and `num_fds` as last read, and when: re-read once
+    /// they are [`SLOW_FIGURES_AGE`] old, so every cycle below 10 Hz.
+    slow: Option<SlowFigures>,
     last_cycle: u64,
+}
+
+/// The figures of a tracked process that rarely change.
+#[derive(Debug, Clone)]
+struct SlowFigures {
+    affinity: Vec<u64>,
+    num_fds: Option<u64>,
+    read_at: Instant,
 }
 
 /// `/proc/PID/fd` of a tracked process, opened once.
@@ -533,6 +548,7 @@ impl ProcessScanner {
             statm: KeptOpen::new(format!("/proc/{pid}/statm"), Layout::OneRecord),
             fds: FdDir::Unopened,
             cpu_baseline: None,
+            slow: None,
             last_cycle: cycle,
         });
         tracked.last_cycle = cycle;
@@ -548,6 +564,7 @@ impl ProcessScanner {
                 tracked.cpu_baseline = None;
                 tracked.statm.close();
                 tracked.fds = FdDir::Unopened;
+                tracked.slow = None;
                 Some((stat, at))
             }
             None => {
@@ -567,11 +584,26 @@ impl ProcessScanner {
             self.tracked.remove(&pid);
             return None;
         };
-        let Some(affinity) = read_affinity(pid) else {
-            self.read_errors += 1;
-            return None;
+        let slow = match &tracked.slow {
+            Some(slow) if at.duration_since(slow.read_at) < SLOW_FIGURES_AGE => slow.clone(),
+            _ => {
+                let Some(affinity) = read_affinity(pid) else {
+                    self.read_errors += 1;
+                    return None;
+                };
+                let num_fds = count_fds(&mut tracked.fds, pid);
+                let slow = SlowFigures {
+                    affinity,
+                    num_fds,
+                    read_at: at,
+                };
+                tracked.slow = Some(slow.clone());
+                slow
+            }
         };
-        let num_fds = count_fds(&mut tracked.fds, pid);
+        let SlowFigures {
+            affinity, num_fds, ..
+        } = slow;
         let cpu_percent = match tracked.cpu_baseline {
             Some((ticks, then)) => cpu_percent(
                 stat.cpu_ticks.saturating_sub(ticks),
