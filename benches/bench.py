@@ -104,6 +104,9 @@ def cmd_roundtrip(args):
     body = request_body("get", {"path": args.path})
     sock.send(body)
     first = sock.recv()
+    if args.check == "sized" and not first.startswith(body):
+        print(json.dumps({"error": "the sized echo does not start with the request"}))
+        return 1
     if args.check == "echo" and first != body:
         print(json.dumps({"error": "the echo differs from the request"}))
         return 1
@@ -384,7 +387,8 @@ def cmd_report(args):
     p(f"{r.get('rt_n', '?')} round trips per trial, {r.get('rt_trials', '?')} trials alternating echo and odin-status "
       f"(ABBA); rates are medians, ours/echo is the median of the per-trial ratios. Pinning: {r.get('rt_pinning', '?')}. "
       "Echo = `examples/echo_server.rs`, a bare libzmq ROUTER that sends every message back "
-      "(for the whole-tree row it echoes the small request: a transport ceiling, not a like-for-like reply size). "
+      "(for the whole-tree row a second one, `--reply-bytes`, sends back a reply as large as odin-status's "
+      "whole-tree reply, so both move the same bytes). "
       "odin-status runs at 10 Hz with the item-1 configuration (50 matched).")
     p("")
     p(f"In-process, `server::answer` (decode, GET against the tree, encode the reply) takes "
@@ -451,6 +455,7 @@ def cmd_report(args):
     max_sfloor = max((flt(r, f"l{lv}_sample_over_floor") for lv in levels), default=float("nan"))
     openat_pid = max((flt(r, f"l{lv}_openat_lasting_per_cycle") for lv in levels), default=float("nan"))
     leaf = [flt(r, f"rt_{tr}_leaf_ratio") for tr in ("tcp", "ipc")]
+    whole = [flt(r, f"rt_{tr}_tree_ratio") for tr in ("tcp", "ipc")]
     pub = max(flt(r, "json_total_us"), flt(r, "msgpack_total_us"))
     cpu100 = flt(r, "cpu100_percent")
     rss_ok = None
@@ -474,6 +479,8 @@ def cmd_report(args):
       f"{verdict(ok(max_sfloor <= 2.0) if max_sfloor == max_sfloor else None)} (`sample()`) |")
     p(f"| leaf `get` round trips at least 80% of the echo server's | tcp {fnum(leaf[0] * 100, 0)}%, ipc {fnum(leaf[1] * 100, 0)}% | "
       f"{verdict(ok(min(leaf) >= 0.8) if min(leaf) == min(leaf) else None)} |")
+    p(f"| whole-tree `get` round trips at least 90% of an echo of a reply as large | tcp {fnum(whole[0] * 100, 0)}%, "
+      f"ipc {fnum(whole[1] * 100, 0)}% | {verdict(ok(min(whole) >= 0.9) if min(whole) == min(whole) else None)} |")
     p(f"| 100-process snapshot encoded and published in under 1 ms | up to {fnum(pub)} us | "
       f"{verdict(ok(pub < 1000) if pub == pub else None)} |")
     p(f"| under 10% of one core at 100 Hz, 100 matched | {fnum(cpu100, 2)}% | "
@@ -501,7 +508,7 @@ def main():
     a.add_argument("--ctrl", required=True)
     a.add_argument("--path", default="")
     a.add_argument("--n", type=int, default=5000)
-    a.add_argument("--check", choices=("echo", "ack"), default="ack")
+    a.add_argument("--check", choices=("echo", "sized", "ack"), default="ack")
     a.add_argument("--server-pid", type=int, help="also measure this server's CPU per round trip")
     a.add_argument("--server-threads", choices=("all", "control"), default="all")
     a = sub.add_parser("load")

@@ -276,16 +276,30 @@ for tr in tcp ipc; do
     svc_pin=()
     sleep 1
     for what in leaf tree; do
-        if [[ $what == leaf ]]; then path=$leaf_path; else path=""; fi
+        # The leaf is compared with the bare echo; the whole tree with an echo
+        # whose reply is as large as the tree's, so both move the same bytes.
+        if [[ $what == leaf ]]; then
+            path=$leaf_path; e_ep=$echo_ep; e_pid=$echo_pid; e_check=echo
+        else
+            path=""; e_check=sized
+            size=$("$py" benches/bench.py roundtrip --ctrl "$ours" --path "" --n 10 --check ack >"$work/size.json" &&
+                jget "$work/size.json" reply_bytes)
+            if [[ $tr == tcp ]]; then e_ep="tcp://127.0.0.1:$(free_port)"; else e_ep="ipc://$work/echo-sized"; fi
+            "${srv_pin[@]}" "$echo_bin" --seconds 1800 --reply-bytes "$size" "$e_ep" </dev/null >/dev/null \
+                2>"$work/echo-sized.log" &
+            e_pid=$!
+            own_pids+=("$e_pid")
+            sleep 0.5
+        fi
         e=(); o=(); ratios=(); ecpu=(); ocpu=()
         log "item 2: $tr $what, $rt_trials trials of $rt_n round trips each against echo and odin-status"
         for t in $(seq "$rt_trials"); do
             if ((t % 2)); then
-                read -r er ec < <(roundtrip "$echo_ep" "$path" echo "$echo_pid" all)
+                read -r er ec < <(roundtrip "$e_ep" "$path" "$e_check" "$e_pid" all)
                 read -r or oc < <(roundtrip "$ours" "$path" ack "$svc_pid" control)
             else
                 read -r or oc < <(roundtrip "$ours" "$path" ack "$svc_pid" control)
-                read -r er ec < <(roundtrip "$echo_ep" "$path" echo "$echo_pid" all)
+                read -r er ec < <(roundtrip "$e_ep" "$path" "$e_check" "$e_pid" all)
             fi
             e+=("$er"); o+=("$or"); ecpu+=("$ec"); ocpu+=("$oc")
             ratios+=("$(python3 -c "print($or / $er)")")
@@ -298,6 +312,8 @@ for tr in tcp ipc; do
         put "rt_${tr}_${what}_echo_all" "${e[*]}"
         put "rt_${tr}_${what}_ours_all" "${o[*]}"
         put "rt_${tr}_${what}_bytes" "$(jget "$work/rt-ack.json" reply_bytes)"
+        put "rt_${tr}_${what}_echo_bytes" "$(jget "$work/rt-$e_check.json" reply_bytes)"
+        if [[ $what == tree ]]; then stop_pid "$e_pid"; fi
     done
     stop_pid "$svc_pid"
 done
