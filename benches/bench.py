@@ -201,6 +201,47 @@ def cmd_load(args):
     return 0
 
 
+def cmd_starts(args):
+    """Latency of `started` events: from just before starting a matched
+    process (Popen returns once it has exec'd) to its event at a subscriber,
+    for processes started at spread-out moments of the cycle."""
+    import subprocess
+
+    import zmq
+
+    ctx = zmq.Context.instance()
+    sub = connect(ctx, zmq.SUB, args.pub)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    time.sleep(1.5)  # past cycle 1, and the subscription in place
+    latencies, missed = [], 0
+    for i in range(args.n):
+        time.sleep(args.gap + (i * 0.37) % 1.0)  # land at different points of the cycle
+        t0 = time.perf_counter()
+        child = subprocess.Popen([args.program, "600"], stdout=subprocess.DEVNULL)
+        seen = None
+        deadline = t0 + 5.0
+        while seen is None and time.perf_counter() < deadline:
+            if not sub.poll(100):
+                continue
+            message = json.loads(sub.recv())
+            params = message.get("params", {})
+            if (message.get("msg_val") == "process_event" and params.get("pid") == child.pid
+                    and params.get("event") == "started"):
+                seen = time.perf_counter() - t0
+        child.kill()
+        child.wait()
+        if seen is None:
+            missed += 1
+        else:
+            latencies.append(seen * 1e3)
+    latencies.sort()
+    median = latencies[len(latencies) // 2] if latencies else float("nan")
+    print(json.dumps({"median_ms": median, "max_ms": max(latencies, default=float("nan")),
+                      "n": len(latencies), "missed": missed,
+                      "all_ms": [round(x, 1) for x in latencies]}))
+    return 0
+
+
 def vm_rss_kb(pid):
     """VmRSS of a process in kB, or None once it has gone."""
     try:
@@ -481,6 +522,10 @@ def cmd_report(args):
       f"{verdict(ok(min(leaf) >= 0.8) if min(leaf) == min(leaf) else None)} |")
     p(f"| whole-tree `get` round trips at least 90% of an echo of a reply as large | tcp {fnum(whole[0] * 100, 0)}%, "
       f"ipc {fnum(whole[1] * 100, 0)}% | {verdict(ok(min(whole) >= 0.9) if min(whole) == min(whole) else None)} |")
+    starts = flt(r, "starts_median_ms")
+    p(f"| `started` event from exec to subscriber at 1 Hz: median under 20 ms | median {fnum(starts, 1)} ms, "
+      f"max {fnum(r.get('starts_max_ms'), 1)} ms over {r.get('starts_n', '-')} starts ({r.get('starts_missed', '-')} missed) | "
+      f"{verdict(ok(starts < 20) if starts == starts else None)} |")
     p(f"| 100-process snapshot encoded and published in under 1 ms | up to {fnum(pub)} us | "
       f"{verdict(ok(pub < 1000) if pub == pub else None)} |")
     p(f"| under 10% of one core at 100 Hz, 100 matched | {fnum(cpu100, 2)}% | "
@@ -517,6 +562,11 @@ def main():
     a.add_argument("--seconds", type=float, required=True)
     a.add_argument("--rss-pid", type=int, help="sample this process's VmRSS")
     a.add_argument("--rss-every", type=float, default=30.0)
+    a = sub.add_parser("starts")
+    a.add_argument("--pub", required=True)
+    a.add_argument("--program", required=True, help="a matched program (a link to sleep)")
+    a.add_argument("--n", type=int, default=20)
+    a.add_argument("--gap", type=float, default=0.5)
     a = sub.add_parser("openat")
     a.add_argument("--trace", required=True)
     a.add_argument("--before", required=True)
@@ -526,7 +576,8 @@ def main():
     a.add_argument("results")
     args = parser.parse_args()
     handler = {"odin": cmd_odin, "ready": cmd_ready, "roundtrip": cmd_roundtrip,
-               "load": cmd_load, "openat": cmd_openat, "report": cmd_report}[args.cmd]
+               "load": cmd_load, "starts": cmd_starts, "openat": cmd_openat,
+               "report": cmd_report}[args.cmd]
     return handler(args) or 0
 
 

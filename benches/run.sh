@@ -336,6 +336,15 @@ fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode publish --second
 cat "$work/publish.txt" >>"$res"
 
 # ------------------------------------------------------------------- CPU at 100 Hz
+log "started-event latency at 1 Hz"
+write_cfg "$work/starts.cfg" "fpstart_x,frameReceiver" 1
+ln -s "$(command -v sleep)" "$work/fpstart_x"
+start_service starts "$work/starts.cfg" "ipc://$work/starts-ctrl" "ipc://$work/starts-pub"
+"$py" benches/bench.py starts --pub "ipc://$work/starts-pub" --program "$work/fpstart_x" \
+    --n "$((quick ? 8 : 20))" >"$work/starts.json"
+stop_pid "$svc_pid"
+for key in median_ms max_ms n missed; do put "starts_$key" "$(jget "$work/starts.json" "$key")"; done
+
 log "each read per tracked process (100 matched)"
 fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode reads --seconds "$seg" --rounds "$rounds" \
     --kv >>"$res"
