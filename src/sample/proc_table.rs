@@ -55,6 +55,9 @@ pub struct ProcTable {
     /// unless the event comes by the next cycle (a fork is listed a moment
     /// before the kernel sends its event).
     suspects: Vec<i32>,
+    /// PIDs events told of since the suspects were found (the table may be
+    /// brought up to date between cycles, which empties `lives`).
+    told: Vec<i32>,
     /// The events cannot be trusted until the next listing.
     relist: bool,
     corrections: u64,
@@ -92,6 +95,7 @@ impl ProcTable {
             lingering: Vec::new(),
             last_listing: None,
             suspects: Vec::new(),
+            told: Vec::new(),
             relist: true,
             corrections: 0,
             drop_events,
@@ -157,6 +161,9 @@ impl ProcTable {
             self.relist = true;
         }
         self.lives.extend_from_slice(&changes.lives);
+        if !self.suspects.is_empty() {
+            self.told.extend(changes.lives.iter().map(|(pid, _)| *pid));
+        }
         changes
     }
 
@@ -198,6 +205,7 @@ impl ProcTable {
             self.lives.clear();
             self.lingering.clear();
             self.suspects.clear();
+            self.told.clear();
             return (changes, true);
         }
         if self.judge_suspects() > 0 {
@@ -268,10 +276,8 @@ impl ProcTable {
             return 0;
         }
         let suspects = std::mem::take(&mut self.suspects);
-        let missed = suspects
-            .iter()
-            .filter(|pid| !self.lives.iter().any(|(p, _)| p == *pid))
-            .count() as u64;
+        let told = std::mem::take(&mut self.told);
+        let missed = suspects.iter().filter(|pid| !told.contains(pid)).count() as u64;
         self.count_missed(missed);
         missed
     }
@@ -436,5 +442,60 @@ impl ProcDir {
             StatxFlags::INO,
         )?
         .stx_ino)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_merge_into_the_table() {
+        let table = [(1, 10), (5, 50), (9, 90)];
+        let updates = [(2, Some(20)), (5, None), (9, Some(91)), (12, Some(120))];
+        assert_eq!(
+            merge(&table, &updates),
+            vec![(1, 10), (2, 20), (9, 91), (12, 120)]
+        );
+        assert_eq!(merge(&[], &[(3, None)]), vec![]);
+    }
+
+    #[test]
+    fn the_drop_trigger_reads_a_cycle_and_a_kind() {
+        let silent = DropEvents {
+            cycle: 13,
+            report_loss: false,
+        };
+        assert_eq!(parse_drop("13"), Some(silent));
+        let lost = DropEvents {
+            cycle: 13,
+            report_loss: true,
+        };
+        assert_eq!(parse_drop("13:lost"), Some(lost));
+        assert_eq!(parse_drop("13:what"), None);
+        assert_eq!(parse_drop("soon"), None);
+    }
+
+    #[test]
+    fn corrections_count_only_what_no_event_explains() {
+        let mut table = ProcTable::with_events(None);
+        table.pids = vec![(1, 1), (3, 3), (5, 5), (7, 7)];
+        let before = table.pids.clone();
+        // Listed now: 3 and 7 gone, 4 and 8 new. The events told of 7 ending
+        // and 8 starting; 5 is exiting (lingering).
+        table.pids = vec![(1, 1), (4, 4), (5, 5), (8, 8)];
+        table.lives = vec![(7, true), (8, false)];
+        table.lingering = vec![5];
+        // 3's exit was missed; 4 is a suspect until the next events.
+        assert_eq!(table.reconcile(&before), 1);
+        assert_eq!(table.suspects, vec![4]);
+        // Its fork event comes late: not a correction.
+        table.told = vec![4];
+        assert_eq!(table.judge_suspects(), 0);
+        assert_eq!(table.corrections(), 1);
+        // A suspect no event tells of is one.
+        table.suspects = vec![6];
+        assert_eq!(table.judge_suspects(), 1);
+        assert_eq!(table.corrections(), 2);
     }
 }
