@@ -62,6 +62,8 @@ pub struct ProcTable {
     relist: bool,
     corrections: u64,
     drop_events: Option<DropEvents>,
+    /// The test trigger has been obeyed (it is logged once).
+    dropped: bool,
 }
 
 /// A test's order to discard the events of one cycle.
@@ -99,6 +101,7 @@ impl ProcTable {
             relist: true,
             corrections: 0,
             drop_events,
+            dropped: false,
         }
     }
 
@@ -151,7 +154,12 @@ impl ProcTable {
         };
         let mut changes = events.drain();
         if let Some(drop) = self.drop_events.filter(|d| d.cycle == cycle) {
-            tracing::warn!("discarding this cycle's process events, as {DROP_SWITCH} asks");
+            if !self.dropped {
+                tracing::warn!(
+                    "discarding the process events of cycle {cycle}, as {DROP_SWITCH} asks"
+                );
+                self.dropped = true;
+            }
             changes = Changes {
                 lost: drop.report_loss,
                 ..Changes::default()
@@ -252,11 +260,17 @@ impl ProcTable {
                 // from /proc) was missed.
                 (Some(a), Some(b)) if a < b => {
                     old.next();
-                    missed += u64::from(unexplained(&a));
+                    if unexplained(&a) {
+                        tracing::debug!("PID {a} ended without an event");
+                        missed += 1;
+                    }
                 }
                 (Some(a), None) => {
                     old.next();
-                    missed += u64::from(unexplained(&a));
+                    if unexplained(&a) {
+                        tracing::debug!("PID {a} ended without an event");
+                        missed += 1;
+                    }
                 }
                 (_, Some(b)) => {
                     new.next();
@@ -278,6 +292,9 @@ impl ProcTable {
         let suspects = std::mem::take(&mut self.suspects);
         let told = std::mem::take(&mut self.told);
         let missed = suspects.iter().filter(|pid| !told.contains(pid)).count() as u64;
+        for pid in suspects.iter().filter(|pid| !told.contains(pid)) {
+            tracing::debug!("PID {pid} started without an event");
+        }
         self.count_missed(missed);
         missed
     }
