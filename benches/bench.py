@@ -104,6 +104,9 @@ def cmd_roundtrip(args):
     body = request_body("get", {"path": args.path})
     sock.send(body)
     first = sock.recv()
+    if args.check == "sized" and not first.startswith(body):
+        print(json.dumps({"error": "the sized echo does not start with the request"}))
+        return 1
     if args.check == "echo" and first != body:
         print(json.dumps({"error": "the echo differs from the request"}))
         return 1
@@ -195,6 +198,47 @@ def cmd_load(args):
     print(json.dumps({"received": received, "first_id": first_id, "last_id": last_id,
                       "seconds": time.monotonic() - start, "gets": gets,
                       "failed_gets": failed_gets, "rss_kb": rss}))
+    return 0
+
+
+def cmd_starts(args):
+    """Latency of `started` events: from just before starting a matched
+    process (Popen returns once it has exec'd) to its event at a subscriber,
+    for processes started at spread-out moments of the cycle."""
+    import subprocess
+
+    import zmq
+
+    ctx = zmq.Context.instance()
+    sub = connect(ctx, zmq.SUB, args.pub)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    time.sleep(1.5)  # past cycle 1, and the subscription in place
+    latencies, missed = [], 0
+    for i in range(args.n):
+        time.sleep(args.gap + (i * 0.37) % 1.0)  # land at different points of the cycle
+        t0 = time.perf_counter()
+        child = subprocess.Popen([args.program, "600"], stdout=subprocess.DEVNULL)
+        seen = None
+        deadline = t0 + 5.0
+        while seen is None and time.perf_counter() < deadline:
+            if not sub.poll(100):
+                continue
+            message = json.loads(sub.recv())
+            params = message.get("params", {})
+            if (message.get("msg_val") == "process_event" and params.get("pid") == child.pid
+                    and params.get("event") == "started"):
+                seen = time.perf_counter() - t0
+        child.kill()
+        child.wait()
+        if seen is None:
+            missed += 1
+        else:
+            latencies.append(seen * 1e3)
+    latencies.sort()
+    median = latencies[len(latencies) // 2] if latencies else float("nan")
+    print(json.dumps({"median_ms": median, "max_ms": max(latencies, default=float("nan")),
+                      "n": len(latencies), "missed": missed,
+                      "all_ms": [round(x, 1) for x in latencies]}))
     return 0
 
 
@@ -357,6 +401,7 @@ def cmd_report(args):
     dn = float(r.get(f"l{hi}_host_processes", "nan")) - float(r.get(f"l{lo}_host_processes", "nan"))
     slope_ours = (flt(r, f"l{hi}_full_cpu_us") - flt(r, f"l{lo}_full_cpu_us")) / dn if dn else float("nan")
     slope_floor = (flt(r, f"l{hi}_floor_cpu_us") - flt(r, f"l{lo}_floor_cpu_us")) / dn if dn else float("nan")
+    slope_noev = (flt(r, f"l{hi}_noev_full_cpu_us") - flt(r, f"l{lo}_noev_full_cpu_us")) / dn if dn else float("nan")
     p("")
     p("Files opened by the service in the traced cycles (LASTING = a process present before and after the "
       "trace window, NEW = one born during it, which the service reads to learn whether it matches: once "
@@ -367,8 +412,15 @@ def cmd_report(args):
           f"{r.get(f'l{lv}_openat_paths') or 'none'}")
     p("")
     p(f"Cost per extra host process, {int(lo):,} to {int(hi):,} extra ({fnum(dn, 0)} more in /proc): "
-      f"odin-status {fnum(slope_ours, 3)} us, floor {fnum(slope_floor, 3)} us (listing /proc alone), "
-      f"so {fnum(slope_ours - slope_floor, 3)} us more than listing.")
+      f"odin-status {fnum(slope_ours, 3)} us with the kernel's process events (the table kept from "
+      f"them, /proc listed every 10 s), {fnum(slope_noev, 3)} us without them (/proc listed every "
+      f"cycle); floor {fnum(slope_floor, 3)} us (listing /proc alone). Full cycle without events: "
+      + ", ".join(f"{fnum(r.get(f'l{lv}_noev_full_cpu_us'))} us at {int(lv):,}" for lv in levels) + ".")
+    p("")
+    p(f"Each read of a tracked process, per process per cycle ({r.get('reads_tracked', '-')} tracked, "
+      f"us of CPU): stat {fnum(r.get('read_stat_us'), 3)}, statm {fnum(r.get('read_statm_us'), 3)}, "
+      f"affinity {fnum(r.get('read_affinity_us'), 3)}, fd count {fnum(r.get('read_fds_us'), 3)}; "
+      f"the floor's stat+statm {fnum(r.get('read_floor_us'), 3)}.")
     p("")
 
     p("### 2. Control channel round trips per second (pyzmq REQ, sequential)")
@@ -376,7 +428,8 @@ def cmd_report(args):
     p(f"{r.get('rt_n', '?')} round trips per trial, {r.get('rt_trials', '?')} trials alternating echo and odin-status "
       f"(ABBA); rates are medians, ours/echo is the median of the per-trial ratios. Pinning: {r.get('rt_pinning', '?')}. "
       "Echo = `examples/echo_server.rs`, a bare libzmq ROUTER that sends every message back "
-      "(for the whole-tree row it echoes the small request: a transport ceiling, not a like-for-like reply size). "
+      "(for the whole-tree row a second one, `--reply-bytes`, sends back a reply as large as odin-status's "
+      "whole-tree reply, so both move the same bytes). "
       "odin-status runs at 10 Hz with the item-1 configuration (50 matched).")
     p("")
     p(f"In-process, `server::answer` (decode, GET against the tree, encode the reply) takes "
@@ -443,6 +496,7 @@ def cmd_report(args):
     max_sfloor = max((flt(r, f"l{lv}_sample_over_floor") for lv in levels), default=float("nan"))
     openat_pid = max((flt(r, f"l{lv}_openat_lasting_per_cycle") for lv in levels), default=float("nan"))
     leaf = [flt(r, f"rt_{tr}_leaf_ratio") for tr in ("tcp", "ipc")]
+    whole = [flt(r, f"rt_{tr}_tree_ratio") for tr in ("tcp", "ipc")]
     pub = max(flt(r, "json_total_us"), flt(r, "msgpack_total_us"))
     cpu100 = flt(r, "cpu100_percent")
     rss_ok = None
@@ -456,8 +510,9 @@ def cmd_report(args):
     p("|---|---|---|")
     p(f"| cycle CPU at least 200x below odin-control's at 1,000 extra processes | {fnum(ratio1000, 0)}x | "
       f"{verdict(ok(ratio1000 >= 200) if ratio1000 is not None else None)} |")
-    p(f"| 0 to 5,000 extra idle processes: at most ~1 us per extra process | {fnum(slope_ours, 3)} us "
-      f"(the floor, listing alone: {fnum(slope_floor, 3)} us; beyond listing: {fnum(slope_ours - slope_floor, 3)} us) | {verdict(ok(slope_ours <= 1.0) if slope_ours == slope_ours else None)} |")
+    p(f"| 0 to 5,000 extra idle processes, with the kernel's process events: at most 0.1 us per extra process "
+      f"| {fnum(slope_ours, 3)} us (without events {fnum(slope_noev, 3)} us; the floor, listing alone: "
+      f"{fnum(slope_floor, 3)} us) | {verdict(ok(slope_ours <= 0.1) if slope_ours == slope_ours else None)} |")
     p(f"| no file of an untracked process read in a steady-state cycle | {fnum(openat_pid, 2)} opens per cycle of a lasting process's files | "
       f"{verdict(ok(openat_pid == 0) if openat_pid == openat_pid else None)} |")
     p(f"| within 2x of the floor | full cycle up to {fnum(max_floor, 2)}x, `sample()` up to {fnum(max_sfloor, 2)}x | "
@@ -465,10 +520,20 @@ def cmd_report(args):
       f"{verdict(ok(max_sfloor <= 2.0) if max_sfloor == max_sfloor else None)} (`sample()`) |")
     p(f"| leaf `get` round trips at least 80% of the echo server's | tcp {fnum(leaf[0] * 100, 0)}%, ipc {fnum(leaf[1] * 100, 0)}% | "
       f"{verdict(ok(min(leaf) >= 0.8) if min(leaf) == min(leaf) else None)} |")
+    p(f"| whole-tree `get` round trips at least 90% of an echo of a reply as large | tcp {fnum(whole[0] * 100, 0)}%, "
+      f"ipc {fnum(whole[1] * 100, 0)}% | {verdict(ok(min(whole) >= 0.9) if min(whole) == min(whole) else None)} |")
+    starts = flt(r, "starts_median_ms")
+    p(f"| `started` event from exec to subscriber at 1 Hz: median under 20 ms | median {fnum(starts, 1)} ms, "
+      f"max {fnum(r.get('starts_max_ms'), 1)} ms over {r.get('starts_n', '-')} starts ({r.get('starts_missed', '-')} missed) | "
+      f"{verdict(ok(starts < 20) if starts == starts else None)} |")
     p(f"| 100-process snapshot encoded and published in under 1 ms | up to {fnum(pub)} us | "
       f"{verdict(ok(pub < 1000) if pub == pub else None)} |")
     p(f"| under 10% of one core at 100 Hz, 100 matched | {fnum(cpu100, 2)}% | "
       f"{verdict(ok(cpu100 < 10) if cpu100 == cpu100 else None)} |")
+    floor100 = flt(r, "p100_floor_cpu_us") / 100
+    over100 = cpu100 / floor100 if floor100 > 0 else float("nan")
+    p(f"| 100 Hz, 100 matched: at most 1.3x the floor loop's CPU | {fnum(cpu100, 2)}% / {fnum(floor100, 2)}% = "
+      f"{fnum(over100, 2)}x | {verdict(ok(over100 <= 1.3) if over100 == over100 else None)} |")
     p(f"| resident memory under 20 MB, flat over time | max {fnum(max(rss) / 1024 if rss else float('nan'), 2)} MB, "
       f"second half {'+' if rss and rss[-1] >= rss[len(rss) // 2] else ''}{fnum((rss[-1] - rss[len(rss) // 2]) if rss else float('nan'), 0)} kB | "
       f"{verdict(rss_ok)} |")
@@ -488,7 +553,7 @@ def main():
     a.add_argument("--ctrl", required=True)
     a.add_argument("--path", default="")
     a.add_argument("--n", type=int, default=5000)
-    a.add_argument("--check", choices=("echo", "ack"), default="ack")
+    a.add_argument("--check", choices=("echo", "sized", "ack"), default="ack")
     a.add_argument("--server-pid", type=int, help="also measure this server's CPU per round trip")
     a.add_argument("--server-threads", choices=("all", "control"), default="all")
     a = sub.add_parser("load")
@@ -497,6 +562,11 @@ def main():
     a.add_argument("--seconds", type=float, required=True)
     a.add_argument("--rss-pid", type=int, help="sample this process's VmRSS")
     a.add_argument("--rss-every", type=float, default=30.0)
+    a = sub.add_parser("starts")
+    a.add_argument("--pub", required=True)
+    a.add_argument("--program", required=True, help="a matched program (a link to sleep)")
+    a.add_argument("--n", type=int, default=20)
+    a.add_argument("--gap", type=float, default=0.5)
     a = sub.add_parser("openat")
     a.add_argument("--trace", required=True)
     a.add_argument("--before", required=True)
@@ -506,7 +576,8 @@ def main():
     a.add_argument("results")
     args = parser.parse_args()
     handler = {"odin": cmd_odin, "ready": cmd_ready, "roundtrip": cmd_roundtrip,
-               "load": cmd_load, "openat": cmd_openat, "report": cmd_report}[args.cmd]
+               "load": cmd_load, "starts": cmd_starts, "openat": cmd_openat,
+               "report": cmd_report}[args.cmd]
     return handler(args) or 0
 
 

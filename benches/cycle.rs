@@ -12,9 +12,11 @@
 //! from the command line: a process name in an argument would make cargo, or
 //! any other process holding that argument, match it.) Flags:
 //!
-//! - `--mode cycle|publish|answer|metrics|all` (default `all`); `answer` times the
-//!   control thread's work for one `get` (leaf `ODIN_BENCH_LEAF`, and the whole tree);
-//!   `metrics` times rendering `/metrics` from the tree, in both formats
+//! - `--mode cycle|publish|answer|metrics|reads|all` (default `all`); `answer` times
+//!   the control thread's work for one `get` (leaf `ODIN_BENCH_LEAF`, and the whole
+//!   tree); `metrics` times rendering `/metrics` from the tree, in both formats;
+//!   `reads` what each per-process read of a tracked process costs (stat, statm,
+//!   affinity, fd count), per process, beside the floor's two reads
 //! - `--seconds S`: wall time of each measured segment (default 0.5)
 //! - `--rounds R`: segments per figure, interleaved; medians are reported (default 5)
 //! - `--publishes N`: frames sent per encoding in the publish measurement (default 1000)
@@ -423,7 +425,7 @@ fn measure_answer(o: &Options, config: &Config, out: &mut Out) {
     let mut sampler = Sampler::new(&config.disks, &config.interfaces, &config.processes);
     let _ = sampler.sample();
     let context = Context {
-        tree: Arc::new(sampler.sample().to_tree()),
+        tree: Arc::new(sampler.sample().to_tree().into()),
         settings: default_settings(),
     };
     let request = |path: &str| {
@@ -483,6 +485,66 @@ struct Config {
 }
 
 /// Names as configured (`name` or `name:N`).
+/// What each read the service makes of a tracked process costs, per process:
+/// the same system calls on kept-open handles (stat and statm by `pread`,
+/// affinity by `sched_getaffinity`, the fd count by one `fstat` of the kept-open
+/// `fd` directory), interleaved, against the floor's stat+statm.
+fn measure_reads(o: &Options, config: &Config, out: &mut Out) {
+    let mut sampler = Sampler::new(&config.disks, &config.interfaces, &config.processes);
+    let snapshot = sampler.sample();
+    let pids: Vec<i32> = (snapshot.processes.iter())
+        .flat_map(|(_, p)| p.iter().map(|s| s.pid))
+        .collect();
+    let open = |pid: i32, what: &str| File::open(format!("/proc/{pid}/{what}")).ok();
+    let handles: Vec<(i32, File, File, File)> = pids
+        .iter()
+        .filter_map(|&p| Some((p, open(p, "stat")?, open(p, "statm")?, open(p, "fd")?)))
+        .collect();
+    if handles.is_empty() {
+        eprintln!("no tracked process to measure reads on");
+        return;
+    }
+    let mut buf = vec![0u8; 4096];
+    let per = handles.len() as f64;
+    let mut stat = || {
+        for (_, s, _, _) in &handles {
+            black_box(s.read_at(&mut buf, 0).ok());
+        }
+    };
+    let mut buf2 = vec![0u8; 4096];
+    let mut statm = || {
+        for (_, _, m, _) in &handles {
+            black_box(m.read_at(&mut buf2, 0).ok());
+        }
+    };
+    let mut affinity = || {
+        for (pid, _, _, _) in &handles {
+            let pid = rustix::process::Pid::from_raw(*pid);
+            black_box(pid.and_then(|p| rustix::thread::sched_getaffinity(Some(p)).ok()));
+        }
+    };
+    let mut fds = || {
+        for (_, _, _, d) in &handles {
+            black_box(rustix::fs::fstat(d).ok());
+        }
+    };
+    let mut buf3 = vec![0u8; 4096];
+    let mut floor = || {
+        for (_, s, m, _) in &handles {
+            black_box(s.read_at(&mut buf3, 0).ok());
+            black_box(m.read_at(&mut buf3, 0).ok());
+        }
+    };
+    let r = interleaved(
+        o,
+        &mut [&mut stat, &mut statm, &mut affinity, &mut fds, &mut floor],
+    );
+    out.put("reads_tracked", handles.len());
+    for (key, (cpu, _, _)) in ["stat", "statm", "affinity", "fds", "floor"].iter().zip(r) {
+        out.put(&format!("read_{key}_us"), format!("{:.3}", cpu / per));
+    }
+}
+
 fn entries(names: Vec<String>) -> Vec<ProcessEntry> {
     names
         .iter()
@@ -530,6 +592,9 @@ fn main() {
     if o.mode == "metrics" || o.mode == "all" {
         measure_metrics(&o, &config, &mut out);
     }
+    if o.mode == "reads" || o.mode == "all" {
+        measure_reads(&o, &config, &mut out);
+    }
     for c in &mut children {
         let _ = c.kill();
         let _ = c.wait();
@@ -576,6 +641,19 @@ fn main() {
             out.get("metrics_text_us"),
             out.get("metrics_openmetrics_us"),
             out.get("metrics_bytes"),
+        );
+        println!();
+    }
+    if o.mode == "reads" || o.mode == "all" {
+        println!(
+            "Each read per tracked process ({} tracked; us of CPU per process): stat {}, statm {}, \
+             affinity {}, fd count {}; the floor's stat+statm {}",
+            out.get("reads_tracked"),
+            out.get("read_stat_us"),
+            out.get("read_statm_us"),
+            out.get("read_affinity_us"),
+            out.get("read_fds_us"),
+            out.get("read_floor_us"),
         );
         println!();
     }

@@ -209,6 +209,10 @@ for i in "${!levels[@]}"; do
     fg_run env ODIN_BENCH_PROCESSES="$names50" "$cycle_bin" --mode cycle --seconds "$seg" --rounds "$rounds" --kv \
         >"$work/cycle-$lv.txt"
     sed "s/^/$k/" "$work/cycle-$lv.txt" >>"$res"
+    log "item 1 with $lv extra: odin-status cycle without the kernel's process events"
+    fg_run env ODIN_BENCH_PROCESSES="$names50" ODIN_STATUS_PROCESS_EVENTS=off "$cycle_bin" --mode cycle \
+        --seconds "$seg" --rounds "$rounds" --kv >"$work/cycle-noev-$lv.txt"
+    sed "s/^/${k}noev_/" "$work/cycle-noev-$lv.txt" >>"$res"
     log "item 1 with $lv extra: odin-control monitor() x ${odin_reps[$i]}"
     fg_run env ODIN_BENCH_PROCESSES="$names50" "$py" benches/bench.py odin --reps "${odin_reps[$i]}" >"$work/odin-$lv.json"
     put "${k}odin_mean_s" "$(jget "$work/odin-$lv.json" mean_s)"
@@ -272,16 +276,30 @@ for tr in tcp ipc; do
     svc_pin=()
     sleep 1
     for what in leaf tree; do
-        if [[ $what == leaf ]]; then path=$leaf_path; else path=""; fi
+        # The leaf is compared with the bare echo; the whole tree with an echo
+        # whose reply is as large as the tree's, so both move the same bytes.
+        if [[ $what == leaf ]]; then
+            path=$leaf_path; e_ep=$echo_ep; e_pid=$echo_pid; e_check=echo
+        else
+            path=""; e_check=sized
+            size=$("$py" benches/bench.py roundtrip --ctrl "$ours" --path "" --n 10 --check ack >"$work/size.json" &&
+                jget "$work/size.json" reply_bytes)
+            if [[ $tr == tcp ]]; then e_ep="tcp://127.0.0.1:$(free_port)"; else e_ep="ipc://$work/echo-sized"; fi
+            "${srv_pin[@]}" "$echo_bin" --seconds 1800 --reply-bytes "$size" "$e_ep" </dev/null >/dev/null \
+                2>"$work/echo-sized.log" &
+            e_pid=$!
+            own_pids+=("$e_pid")
+            sleep 0.5
+        fi
         e=(); o=(); ratios=(); ecpu=(); ocpu=()
         log "item 2: $tr $what, $rt_trials trials of $rt_n round trips each against echo and odin-status"
         for t in $(seq "$rt_trials"); do
             if ((t % 2)); then
-                read -r er ec < <(roundtrip "$echo_ep" "$path" echo "$echo_pid" all)
+                read -r er ec < <(roundtrip "$e_ep" "$path" "$e_check" "$e_pid" all)
                 read -r or oc < <(roundtrip "$ours" "$path" ack "$svc_pid" control)
             else
                 read -r or oc < <(roundtrip "$ours" "$path" ack "$svc_pid" control)
-                read -r er ec < <(roundtrip "$echo_ep" "$path" echo "$echo_pid" all)
+                read -r er ec < <(roundtrip "$e_ep" "$path" "$e_check" "$e_pid" all)
             fi
             e+=("$er"); o+=("$or"); ecpu+=("$ec"); ocpu+=("$oc")
             ratios+=("$(python3 -c "print($or / $er)")")
@@ -294,6 +312,8 @@ for tr in tcp ipc; do
         put "rt_${tr}_${what}_echo_all" "${e[*]}"
         put "rt_${tr}_${what}_ours_all" "${o[*]}"
         put "rt_${tr}_${what}_bytes" "$(jget "$work/rt-ack.json" reply_bytes)"
+        put "rt_${tr}_${what}_echo_bytes" "$(jget "$work/rt-$e_check.json" reply_bytes)"
+        if [[ $what == tree ]]; then stop_pid "$e_pid"; fi
     done
     stop_pid "$svc_pid"
 done
@@ -316,6 +336,19 @@ fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode publish --second
 cat "$work/publish.txt" >>"$res"
 
 # ------------------------------------------------------------------- CPU at 100 Hz
+log "started-event latency at 1 Hz"
+write_cfg "$work/starts.cfg" "fpstart_x,frameReceiver" 1
+ln -s "$(command -v sleep)" "$work/fpstart_x"
+start_service starts "$work/starts.cfg" "ipc://$work/starts-ctrl" "ipc://$work/starts-pub"
+"$py" benches/bench.py starts --pub "ipc://$work/starts-pub" --program "$work/fpstart_x" \
+    --n "$((quick ? 8 : 20))" >"$work/starts.json"
+stop_pid "$svc_pid"
+for key in median_ms max_ms n missed; do put "starts_$key" "$(jget "$work/starts.json" "$key")"; done
+
+log "each read per tracked process (100 matched)"
+fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode reads --seconds "$seg" --rounds "$rounds" \
+    --kv >>"$res"
+
 log "the in-process cycle with 100 matched, paced at 100 Hz"
 fg_run env ODIN_BENCH_PROCESSES="$names100" "$cycle_bin" --mode cycle --seconds "$((quick ? 1 : 2))" \
     --rounds "$rounds" --pace-us 10000 --kv >"$work/paced.txt"

@@ -6,7 +6,11 @@
 //! measures pyzmq REQ round trips against this and against `odin-status serve`
 //! on the same transport, in the same run.
 //!
-//! Run: cargo run --release --example echo_server -- [--seconds N] ENDPOINT...
+//! With `--reply-bytes N` the body frame it sends back is N bytes long (the
+//! request's own bytes, then spaces), so a whole-tree `get` can be compared
+//! with an echo of a reply as large as the tree's: the same bytes to move.
+//!
+//! Run: cargo run --release --example echo_server -- [--seconds N] [--reply-bytes N] ENDPOINT...
 //! It stops on SIGINT/SIGTERM (default action) or after N seconds (default 600),
 //! so a forgotten one cannot run for long.
 
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 fn main() {
     let mut endpoints = Vec::new();
     let mut lifetime = Duration::from_secs(600);
+    let mut reply_bytes: usize = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--seconds" {
@@ -23,6 +28,11 @@ fn main() {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_else(|| usage("--seconds needs a whole number"));
             lifetime = Duration::from_secs(secs);
+        } else if arg == "--reply-bytes" {
+            reply_bytes = args
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| usage("--reply-bytes needs a whole number"));
         } else if arg.starts_with("--") {
             usage(&format!("unknown option {arg}"));
         } else {
@@ -49,7 +59,10 @@ fn main() {
     let mut echoed: u64 = 0;
     while Instant::now() < deadline {
         match socket.recv_multipart(0) {
-            Ok(frames) => {
+            Ok(mut frames) => {
+                if let Some(body) = frames.last_mut().filter(|_| reply_bytes > 0) {
+                    body.resize(reply_bytes, b' ');
+                }
                 if let Err(e) = socket.send_multipart(frames, zmq::DONTWAIT) {
                     eprintln!("echo_server: send: {e}");
                 }
@@ -71,6 +84,8 @@ fn main() {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("echo_server: {problem}\nusage: echo_server [--seconds N] ENDPOINT...");
+    eprintln!(
+        "echo_server: {problem}\nusage: echo_server [--seconds N] [--reply-bytes N] ENDPOINT..."
+    );
     std::process::exit(2);
 }

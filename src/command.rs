@@ -9,9 +9,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::cache::CachedTree;
 use crate::protocol::{describe, nack, Message, MsgType, Request};
 use crate::settings::Settings;
-use crate::tree::{Node, Selection};
+use crate::tree::Selection;
 
 /// Every `msg_val` the service answers, in the order `request_commands` lists them.
 pub const SUPPORTED: [&str; 7] = [
@@ -45,10 +46,10 @@ pub enum Command {
     Configure(Map<String, Value>),
 }
 
-/// What a command may read: the latest tree, and the configuration in force
-/// (which `configure` changes).
+/// What a command may read: the latest tree (with its cached JSON), and the
+/// configuration in force (which `configure` changes).
 pub struct Context {
-    pub tree: Arc<Node>,
+    pub tree: Arc<CachedTree>,
     pub settings: Arc<Settings>,
 }
 
@@ -93,10 +94,7 @@ impl Command {
     /// The encoded reply: an ack with the result, or a nack with the error.
     pub fn reply(&self, request: &Request, context: &Context) -> Vec<u8> {
         match self {
-            Command::Get { path, metadata } => match context.tree.get(path) {
-                Ok(selection) => ack(request, selection.view(*metadata)),
-                Err(invalid) => nack(&request.msg_val, request.id, &invalid.to_string()),
-            },
+            Command::Get { path, metadata } => get_reply(request, context, path, *metadata),
             Command::RequestConfiguration { metadata } => {
                 let configuration = context.settings.tree();
                 ack(request, Selection::Node(&configuration).view(*metadata))
@@ -112,6 +110,15 @@ impl Command {
                 Err(error) => nack(&request.msg_val, request.id, &error),
             },
         }
+    }
+}
+
+/// The reply to a GET of `path`, with or without metadata, from the tree's
+/// cached JSON where it can be (see `cache`). `get` and `status` answer here.
+pub fn get_reply(request: &Request, context: &Context, path: &str, metadata: bool) -> Vec<u8> {
+    match context.tree.answer(path, metadata) {
+        Ok(answer) => ack(request, answer),
+        Err(invalid) => nack(&request.msg_val, request.id, &invalid.to_string()),
     }
 }
 

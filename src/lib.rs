@@ -2,10 +2,12 @@
 //! ZeroMQ the way odin-data processes speak.
 //!
 //! Data flows one way: [`sample`] reads the host into a [`snapshot::Snapshot`],
-//! which becomes a [`tree::Node`]; [`command`] answers requests against that
-//! tree and [`server`] publishes it, over the sockets in [`transport`], in the
-//! wire form of [`protocol`]; [`metrics`] renders it for Prometheus.
+//! which becomes a [`tree::Node`], encoded once a cycle ([`cache`]); [`command`]
+//! answers requests against that tree and [`server`] publishes it, over the
+//! sockets in [`transport`], in the wire form of [`protocol`]; [`metrics`]
+//! renders it for Prometheus.
 
+pub mod cache;
 pub mod cli;
 pub mod command;
 pub mod config;

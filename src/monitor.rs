@@ -86,6 +86,7 @@ impl Telemetry {
             requests_served: self.counters.requests_served.load(Ordering::Relaxed),
             log_write_errors: crate::logging::write_errors(),
             start_time: self.start_time.clone(),
+            process_table_corrections: sampler.process_table_corrections(),
         }
     }
 }

@@ -2,13 +2,17 @@
 //!
 //! Data flows one way: the sampler builds a tree each cycle and swaps it into
 //! `latest`; the control thread answers from whatever tree is latest (it never
-//! waits on a sample in progress); the publisher thread sends the snapshot the
-//! sampler encoded. Each ZeroMQ socket lives on its own thread, and the
+//! waits on a sample in progress), reusing the tree's JSON made once a cycle
+//! (`cache`); the publisher thread sends the snapshot the sampler encoded. Each ZeroMQ socket lives on its own thread, and the
 //! sampler hands snapshots over through a bounded queue it never waits on.
 //!
 //! Process starts and exits go out as `process_event` notifications before
 //! the snapshot of the cycle that noticed them; an exit signalled by a pidfd
-//! between cycles goes out at once, without waiting for the next cycle.
+//! between cycles goes out at once, and so does the start of a matched
+//! process whose `exec` the kernel reports, without waiting for the next
+//! cycle. Such an event carries the id of the next snapshot, the first to
+//! be sampled after it: that snapshot shows the process, unless it has
+//! ended by then, and then its `exited` event, with the same id, comes first.
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 
+use crate::cache::CachedTree;
 use crate::command::{Command, Context};
 use crate::config::{Config, Encoding, Live, Sources};
 use crate::metrics;
@@ -96,7 +101,7 @@ pub fn run(config: Config, sources: Sources) -> Result<(), TransportError> {
     };
     // The first cycle notices no events: what runs now was not seen starting.
     let (first, alarms, _) = cycles.next(1);
-    let latest = Arc::new(RwLock::new(Arc::new(first)));
+    let latest = Arc::new(RwLock::new(Arc::new(CachedTree::new(first))));
     let stop = Arc::new(AtomicBool::new(false));
 
     let control_thread = {
@@ -212,7 +217,7 @@ fn ticker(start: tokio::time::Instant, period: Duration) -> tokio::time::Interva
 async fn sample_until_signal(
     mut cycles: Cycles,
     mut alarms: Vec<Alarm>,
-    latest: &RwLock<Arc<Node>>,
+    latest: &RwLock<Arc<CachedTree>>,
     outbox: Outbox,
     settings: &Settings,
     sources: &Sources,
@@ -224,7 +229,8 @@ async fn sample_until_signal(
     // Handled from here on: any that came while starting is delivered now.
     release_signals();
     let mut trimmer = crate::memory::Trimmer::default();
-    let exits = watch_exits(&cycles.sampler);
+    let exits = watch(cycles.sampler.exit_fd(), "process exits");
+    let starts = watch(cycles.sampler.events_fd().map(Arc::new), "process starts");
     let mut changes = settings.subscribe();
     let mut watching = true;
     let mut rate = settings.live().rate;
@@ -237,7 +243,16 @@ async fn sample_until_signal(
     loop {
         tokio::select! {
             at = ticks.tick() => last_tick = at,
-            () = exit_signalled(exits.as_ref()) => {
+            // A matched process that has just `exec`ed is told at once; not
+            // before cycle 1 is out, as the tree of cycle 1 was sampled earlier.
+            () = ready(starts.as_ref(), "process starts"), if cycle > 0 => {
+                let events = cycles.sampler.starts_now();
+                if publish_events(&outbox, next_cycle(cycle), &events).is_err() {
+                    break;
+                }
+                continue;
+            }
+            () = ready(exits.as_ref(), "process exits") => {
                 // Told now; the next snapshot is the first to show it.
                 let events = cycles.sampler.reap_exits();
                 if publish_events(&outbox, next_cycle(cycle), &events).is_err() {
@@ -279,7 +294,7 @@ async fn sample_until_signal(
             if publish_events(&outbox, next, &events).is_err() {
                 break;
             }
-            tree = Arc::new(fresh);
+            tree = Arc::new(CachedTree::new(fresh));
             alarms = raised;
             *latest.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&tree);
         }
@@ -344,31 +359,32 @@ fn publish_events(
     Ok(())
 }
 
-/// The sampler's exit watch registered with the runtime, if there is one.
-fn watch_exits(sampler: &Sampler) -> Option<AsyncFd<Arc<OwnedFd>>> {
-    let fd = sampler.exit_fd()?;
+/// A descriptor of the sampler's (exit watch, event socket) registered with
+/// the runtime, if there is one; `what` names what it tells of.
+fn watch(fd: Option<Arc<OwnedFd>>, what: &str) -> Option<AsyncFd<Arc<OwnedFd>>> {
+    let fd = fd?;
     // SAFETY: the AsyncFd owns one `Arc` of the `OwnedFd`, so the descriptor
     // stays open, and is the same one, for as long as the AsyncFd lives.
     let registered = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
     match registered {
         Ok(watch) => Some(watch),
         Err(e) => {
-            tracing::warn!("cannot wait for process exits ({e}); they are seen once per cycle");
+            tracing::warn!("cannot wait for {what} ({e}); they are seen once per cycle");
             None
         }
     }
 }
 
-/// Resolves when a watched process has exited; never without a watch.
-async fn exit_signalled(exits: Option<&AsyncFd<Arc<OwnedFd>>>) {
-    let Some(exits) = exits else {
+/// Resolves when the watched descriptor is readable; never without a watch.
+async fn ready(watch: Option<&AsyncFd<Arc<OwnedFd>>>, what: &str) {
+    let Some(watch) = watch else {
         return std::future::pending().await;
     };
-    match exits.readable().await {
-        // Cleared before the exits are read, so a later exit wakes us again.
+    match watch.readable().await {
+        // Cleared before what waits is read, so a later arrival wakes us again.
         Ok(mut ready) => ready.clear_ready(),
         Err(e) => {
-            tracing::warn!("cannot wait for process exits ({e}); they are seen once per cycle");
+            tracing::warn!("cannot wait for {what} ({e}); they are seen once per cycle");
             std::future::pending().await
         }
     }
@@ -400,7 +416,7 @@ fn reload(settings: &Settings, sources: &Sources) {
 
 fn serve_control(
     mut control: ControlSocket,
-    latest: Arc<RwLock<Arc<Node>>>,
+    latest: Arc<RwLock<Arc<CachedTree>>>,
     settings: Arc<Settings>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
@@ -495,13 +511,17 @@ impl Outbox {
         }
     }
 
-    /// Queues the snapshot of `cycle` (a `status` notify whose id is the cycle).
-    pub fn snapshot(&self, cycle: u32, tree: &Node) -> Result<(), PublisherGone> {
+    /// Queues the snapshot of `cycle` (a `status` notify whose id is the
+    /// cycle). In JSON it is the tree's cached JSON, which replies reuse.
+    pub fn snapshot(&self, cycle: u32, tree: &CachedTree) -> Result<(), PublisherGone> {
         if self.snapshots_waiting.load(Ordering::Acquire) >= PUBLISH_QUEUE {
             tracing::debug!("publisher is behind; snapshot {cycle} dropped");
             return Ok(());
         }
-        let bytes = self.encode("status", cycle, tree);
+        let bytes = match self.encoding {
+            Encoding::Json => self.encode("status", cycle, tree.json()),
+            Encoding::Msgpack => self.encode("status", cycle, &**tree),
+        };
         self.send(Outgoing {
             bytes,
             is_snapshot: true,

@@ -271,6 +271,8 @@ pub struct Monitor {
     pub requests_served: u64,
     pub log_write_errors: u64,
     pub start_time: String,
+    /// PIDs the safety-net listing of /proc found the kernel's events missed.
+    pub process_table_corrections: u64,
 }
 
 impl Monitor {
@@ -287,6 +289,10 @@ impl Monitor {
             .with("requests_served", Leaf::int(self.requests_served))
             .with("log_write_errors", Leaf::int(self.log_write_errors))
             .with("start_time", Leaf::str(self.start_time.clone()))
+            .with(
+                "process_table_corrections",
+                Leaf::int(self.process_table_corrections),
+            )
     }
 }
 

@@ -49,7 +49,7 @@ fn context() -> Context {
     };
     let config = Config::load(&Sources::default()).expect("defaults load");
     Context {
-        tree: Arc::new(snapshot.to_tree()),
+        tree: Arc::new(snapshot.to_tree().into()),
         settings: Arc::new(Settings::new(&config, Live::new(&config, Vec::new))),
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::os::unix::fs::symlink;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -52,50 +52,13 @@ fn churn_keeps_names_rate_and_no_stale_pids() {
     std::thread::sleep(Duration::from_millis(300));
 
     let spawner = std::thread::spawn(move || {
-        let started = Instant::now();
-        let mut alive: Vec<(Child, Instant)> = Vec::new();
         // Each PID's lives (start, end): a PID may be reused within the run.
         let mut lives: HashMap<u32, Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)>> =
             HashMap::new();
-        let mut born: HashMap<u32, chrono::NaiveDateTime> = HashMap::new();
-        let mut spawned = 0u64;
-        while started.elapsed() < Duration::from_secs(SECONDS) {
-            let due = (started.elapsed().as_secs_f64() * 200.0) as u64;
-            while spawned < due {
-                let start = chrono::Local::now().naive_local();
-                let child = Command::new(&link)
-                    .arg("60")
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .unwrap();
-                born.insert(child.id(), start);
-                let life = Duration::from_millis(50 + (spawned * 37 % 250));
-                alive.push((child, Instant::now() + life));
-                spawned += 1;
-            }
-            let now = Instant::now();
-            let mut i = 0;
-            while i < alive.len() {
-                if alive[i].1 <= now {
-                    let (mut child, _) = alive.swap_remove(i);
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let end = chrono::Local::now().naive_local();
-                    let start = born.remove(&child.id()).unwrap_or(end);
-                    lives.entry(child.id()).or_default().push((start, end));
-                } else {
-                    i += 1;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        for (mut child, _) in alive {
-            let _ = child.kill();
-            let _ = child.wait();
-            let end = chrono::Local::now().naive_local();
-            let start = born.remove(&child.id()).unwrap_or(end);
-            lives.entry(child.id()).or_default().push((start, end));
-        }
+        let life = |n: u64| Duration::from_millis(50 + (n * 37 % 250));
+        let spawned = churn(&link, SECONDS, 200.0, life, |pid, start, end| {
+            lives.entry(pid).or_default().push((start, end));
+        });
         (spawned, lives)
     });
 

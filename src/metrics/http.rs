@@ -29,9 +29,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::{render, Format};
+use crate::cache::CachedTree;
 use crate::settings::Settings;
 use crate::transport::TransportError;
-use crate::tree::Node;
 
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -47,7 +47,7 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// What a scrape reads: the latest tree, and the settings for disk paths.
 #[derive(Clone)]
 pub struct Source {
-    pub latest: Arc<RwLock<Arc<Node>>>,
+    pub latest: Arc<RwLock<Arc<CachedTree>>>,
     pub settings: Arc<Settings>,
 }
 

@@ -236,32 +236,71 @@ impl Lifecycle {
                 life.known.remove(&id);
                 events.push(life.exited(id, cpu, now));
             }
-            for (id, cpu) in reported {
-                if let Some(watched) = life.known.get_mut(&id) {
-                    // The same process's CPU time only grows; max() keeps the
-                    // counter whole even if a read were ever out of order.
-                    watched.cpu.user = watched.cpu.user.max(cpu.user);
-                    watched.cpu.system = watched.cpu.system.max(cpu.system);
-                    continue;
-                }
-                let (token, alive) = match self.watch.as_mut() {
-                    Some(watch) => watch.add(index, id),
-                    None => (None, true),
-                };
-                if !first {
-                    let started = boot.map_or(now, |boot| {
-                        boot + Duration::from_secs_f64(id.start_time as f64 / self.ticks_per_second)
-                    });
-                    events.push(life.started(id, started));
-                }
-                if alive {
-                    life.known.insert(id, Watched { token, cpu });
-                } else {
-                    events.push(life.exited(id, cpu, now));
-                }
-            }
+            self.add_reported(index, reported, !first, now, boot, &mut events);
         }
         events
+    }
+
+    /// Processes reported between cycles, as (PID, start time) per name, when
+    /// the kernel said they `exec`ed: those not yet known have started. They
+    /// are recorded now, so the next cycle does not announce them again.
+    pub fn announce(&mut self, report: &[Vec<(i32, u64)>]) -> Vec<ProcessEvent> {
+        let mut events = Vec::new();
+        if self.cycles == 0 {
+            return events; // what runs at the first cycle was not seen starting
+        }
+        let now = SystemTime::now();
+        let boot = boot_instant(now);
+        for (index, pids) in report.iter().enumerate() {
+            // Their CPU time is read with the next cycle's figures.
+            let ids = pids
+                .iter()
+                .map(|&(pid, start_time)| (Identity { pid, start_time }, CpuTicks::default()))
+                .collect();
+            self.add_reported(index, ids, true, now, boot, &mut events);
+        }
+        events
+    }
+
+    /// Records the identities reported under name `index` that are not yet
+    /// known, with a pidfd each, and their `started` events if `announce`;
+    /// those already known take their latest CPU time.
+    fn add_reported(
+        &mut self,
+        index: usize,
+        reported: Vec<(Identity, CpuTicks)>,
+        announce: bool,
+        now: SystemTime,
+        boot: Option<SystemTime>,
+        events: &mut Vec<ProcessEvent>,
+    ) {
+        let Some(life) = self.names.get_mut(index) else {
+            return;
+        };
+        for (id, cpu) in reported {
+            if let Some(watched) = life.known.get_mut(&id) {
+                // The same process's CPU time only grows; max() keeps the
+                // counter whole even if a read were ever out of order.
+                watched.cpu.user = watched.cpu.user.max(cpu.user);
+                watched.cpu.system = watched.cpu.system.max(cpu.system);
+                continue;
+            }
+            let (token, alive) = match self.watch.as_mut() {
+                Some(watch) => watch.add(index, id),
+                None => (None, true),
+            };
+            if announce {
+                let started = boot.map_or(now, |boot| {
+                    boot + Duration::from_secs_f64(id.start_time as f64 / self.ticks_per_second)
+                });
+                events.push(life.started(id, started));
+            }
+            if alive {
+                life.known.insert(id, Watched { token, cpu });
+            } else {
+                events.push(life.exited(id, cpu, now));
+            }
+        }
     }
 
     /// `process_summary/<name>` for each name, from this cycle's report.

@@ -16,6 +16,7 @@ mod host;
 mod lifecycle;
 mod network;
 mod proc_events;
+mod proc_table;
 mod process;
 
 use std::fs::File;
@@ -120,6 +121,22 @@ impl Sampler {
         self.lifecycle.exit_fd()
     }
 
+    /// The kernel's event socket, readable when a process was created,
+    /// `exec`ed or ended; then call [`Sampler::starts_now`].
+    pub fn events_fd(&self) -> Option<OwnedFd> {
+        self.processes.events_fd()
+    }
+
+    /// Matched processes that have just started (the kernel reported their
+    /// `exec`), recorded for the next snapshot, which is the first to show
+    /// them: their `started` events, to publish now.
+    pub fn starts_now(&mut self) -> Vec<ProcessEvent> {
+        match self.processes.starts_now() {
+            Some(report) => self.lifecycle.announce(&report),
+            None => Vec::new(),
+        }
+    }
+
     /// Exits noticed since the last cycle, recorded for the next snapshot.
     pub fn reap_exits(&mut self) -> Vec<ProcessEvent> {
         let mut events = self.lifecycle.reap();
@@ -145,9 +162,16 @@ impl Sampler {
         self.processes.reset_read_errors();
     }
 
-    /// Processes in the last listing of `/proc`.
+    /// Processes on the host: the last listing of `/proc`, or the table
+    /// kept from the kernel's process events.
     pub fn processes_scanned(&self) -> usize {
         self.processes.listed()
+    }
+
+    /// PIDs the safety-net listing of `/proc` found the kernel's process
+    /// events had missed, since start.
+    pub fn process_table_corrections(&self) -> u64 {
+        self.processes.table_corrections()
     }
 
     /// Reads since start that failed: a configured disk or interface missing

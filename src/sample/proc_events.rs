@@ -1,5 +1,5 @@
 //! The kernel's process events (the netlink "proc connector"): which processes
-//! `exec`ed, renamed themselves or exited since the last cycle.
+//! were created, `exec`ed, renamed themselves or exited since the last cycle.
 //!
 //! Listing `/proc` shows new PIDs but not a process that `exec`s into something
 //! else under the same PID, and a wrapper script that sleeps and then `exec`s
@@ -36,8 +36,11 @@ const MCAST_LISTEN: u32 = 1;
 const NLMSG_DONE: u16 = 3;
 /// `NLMSG_ERROR`.
 const NLMSG_ERROR: u16 = 2;
+/// `NLMSG_OVERRUN`: the kernel says data was lost.
+const NLMSG_OVERRUN: u16 = 4;
 
 /// `enum proc_event.what` values used here.
+const EVENT_FORK: u32 = 0x0000_0001;
 const EVENT_EXEC: u32 = 0x0000_0002;
 const EVENT_COMM: u32 = 0x0000_0200;
 const EVENT_EXIT: u32 = 0x8000_0000;
@@ -63,11 +66,25 @@ const RECEIVE_BUFFER: usize = 8 << 20;
 pub struct Changes {
     /// Processes (thread-group ids) that `exec`ed or changed their name.
     pub changed: Vec<i32>,
+    /// Processes created (`false`) or ended (`true`), in the order the kernel
+    /// told; threads are left out, as `/proc` lists only processes.
+    pub lives: Vec<(i32, bool)>,
     /// Processes that ended, with their exit status as Python's
     /// `returncode` gives it: the exit code, or minus the killing signal.
     pub exited: HashMap<i32, i32>,
-    /// The kernel dropped events (the queue overflowed): anything may have changed.
+    /// The kernel dropped events (the queue overflowed) or the socket
+    /// failed: anything may have changed.
     pub lost: bool,
+}
+
+impl Changes {
+    /// Adds what a later drain said after what this one says.
+    pub fn extend(&mut self, later: Changes) {
+        self.changed.extend(later.changed);
+        self.lives.extend(later.lives);
+        self.exited.extend(later.exited);
+        self.lost |= later.lost;
+    }
 }
 
 pub struct ProcEvents {
@@ -129,6 +146,20 @@ impl ProcEvents {
         ))
     }
 
+    /// A duplicate of the socket, for a caller to wait on (readiness is the
+    /// socket's, whichever descriptor reads it).
+    pub fn socket_fd(&self) -> Option<OwnedFd> {
+        match self.socket.try_clone() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot wait for process events ({e}); starts are seen once per cycle"
+                );
+                None
+            }
+        }
+    }
+
     /// Reads every event waiting, without blocking.
     pub fn drain(&mut self) -> Changes {
         let mut changes = Changes::default();
@@ -142,6 +173,7 @@ impl ProcEvents {
                 Err(Errno::NOBUFS) => changes.lost = true,
                 Err(e) => {
                     tracing::debug!("process events: {e}");
+                    changes.lost = true;
                     return changes;
                 }
             }
@@ -184,6 +216,10 @@ fn read_event(message: &[u8], changes: &mut Changes) {
         .get(NLMSG_TYPE..NLMSG_TYPE + 2)
         .and_then(|b| b.try_into().ok())
         .map(u16::from_ne_bytes);
+    if kind == Some(NLMSG_OVERRUN) {
+        changes.lost = true;
+        return;
+    }
     if kind == Some(NLMSG_ERROR) {
         return;
     }
@@ -194,10 +230,21 @@ fn read_event(message: &[u8], changes: &mut Changes) {
     let pid = i32_at(message, EVENT_DATA);
     let tgid = i32_at(message, EVENT_DATA + 4);
     match (what, pid, tgid) {
+        (EVENT_FORK, Some(_), Some(_)) => {
+            // A fork's fields are the parent's (pid, tgid), then the child's.
+            let child = i32_at(message, EVENT_DATA + 8);
+            let child_tgid = i32_at(message, EVENT_DATA + 12);
+            if let (Some(child), Some(child_tgid)) = (child, child_tgid) {
+                if child == child_tgid {
+                    changes.lives.push((child, false));
+                }
+            }
+        }
         (EVENT_EXEC | EVENT_COMM, Some(_), Some(tgid)) => changes.changed.push(tgid),
         (EVENT_EXIT, Some(pid), Some(tgid)) if pid == tgid => {
             if let Some(status) = i32_at(message, EVENT_DATA + 8) {
                 changes.exited.insert(tgid, returncode(status));
+                changes.lives.push((tgid, true));
             }
         }
         _ => {}
@@ -238,7 +285,31 @@ mod tests {
         read_event(&event(EVENT_EXIT, &[81, 80, 0, 17]), &mut changes);
         assert_eq!(changes.changed, vec![40, 50]);
         assert_eq!(changes.exited, HashMap::from([(60, 3), (70, -9)]));
+        assert_eq!(changes.lives, vec![(60, true), (70, true)]);
         assert!(!changes.lost);
+    }
+
+    #[test]
+    fn forks_of_processes_are_read_and_threads_left_out() {
+        let mut changes = Changes::default();
+        read_event(&event(EVENT_FORK, &[1, 1, 90, 90]), &mut changes);
+        // A new thread of process 90.
+        read_event(&event(EVENT_FORK, &[90, 90, 91, 90]), &mut changes);
+        read_event(&event(EVENT_EXIT, &[90, 90, 0, 17]), &mut changes);
+        assert_eq!(changes.lives, vec![(90, false), (90, true)]);
+        // A short fork is ignored.
+        read_event(&event(EVENT_FORK, &[1, 1, 92]), &mut changes);
+        assert_eq!(changes.lives.len(), 2);
+    }
+
+    #[test]
+    fn an_overrun_is_a_loss() {
+        let mut changes = Changes::default();
+        let mut m = event(EVENT_EXEC, &[1, 1]);
+        m.splice(NLMSG_TYPE..NLMSG_TYPE + 2, NLMSG_OVERRUN.to_ne_bytes());
+        read_event(&m, &mut changes);
+        assert!(changes.lost);
+        assert!(changes.changed.is_empty());
     }
 
     #[test]
@@ -249,7 +320,7 @@ mod tests {
             vec![0u8; 20],
             event(EVENT_EXEC, &[]),
             event(EVENT_EXIT, &[5, 5]),
-            event(0x1, &[1, 1, 2, 2]),
+            event(0x4, &[1, 1, 2, 2]),
         ] {
             read_event(&m, &mut changes);
         }

@@ -10,11 +10,15 @@
 //!
 //! The scanner keeps two tables between cycles:
 //! - `known`: what was read of each PID when first seen (name, arguments,
-//!   parent, start time), sorted by PID like the listing. A process is read
+//!   parent, start time), sorted by PID like the host's process table
+//!   (`proc_table`: the listing of `/proc`, or the table kept from the
+//!   kernel's events, so that a cycle on a quiet host lists nothing and,
+//!   when the table did not change, walks nothing). A process is read
 //!   once, and again only when the kernel says it `exec`ed or renamed itself
 //!   (see `proc_events`). A PID reused by a new process is noticed without
-//!   reading anything: its `/proc` directory comes back from the listing with
-//!   a new inode number. Where the kernel's events cannot be had (no
+//!   reading anything: its `/proc` directory comes back from the table with
+//!   a new inode number. A process that has already exited when first seen
+//!   (a zombie) is not read. Where the kernel's events cannot be had (no
 //!   CAP_NET_ADMIN), a process is read again each cycle until it is a second
 //!   old (it may not have `exec`ed yet), and every known process is read again
 //!   once every [`SWEEP_SECONDS`], a few per cycle, so one that `exec`s later
@@ -45,7 +49,8 @@ use std::time::Instant;
 
 use procfs::Current;
 
-use super::proc_events::ProcEvents;
+use super::proc_events::Changes;
+use super::proc_table::ProcTable;
 use super::{pread_all, round1, KeptOpen, Layout};
 use crate::snapshot::{CpuTicks, ProcessStats};
 
@@ -57,6 +62,10 @@ const SETTLE_SECONDS: f64 = 1.0;
 /// into a match may go unnoticed: every known process is read again once in
 /// this many seconds, spread evenly over the cycles.
 const SWEEP_SECONDS: f64 = 10.0;
+
+/// Above 10 Hz, `cpu_affinity` and `num_fds` are read at most this often
+/// (each costs a system call per process per cycle, and changes seldom).
+const SLOW_FIGURES_AGE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How many cycles an exit status is kept for the lifecycle to pick up.
 const EXIT_STATUS_CYCLES: u64 = 100;
@@ -81,6 +90,13 @@ const FDS_PER_PROCESS: u64 = 4;
 /// and libzmq never spins on EMFILE.
 const FD_HEADROOM: u64 = 512;
 
+/// What [`ProcessScanner::report`] left out: per name, whether matches were left
+/// out, and whether the descriptor budget ran out.
+struct Caps {
+    capped: Vec<bool>,
+    exhausted: bool,
+}
+
 /// How many processes may be tracked in all with `open_files` descriptors.
 fn process_budget(open_files: u64) -> usize {
     let spare = (open_files - open_files / 4).saturating_sub(FD_HEADROOM);
@@ -104,9 +120,11 @@ pub struct ProcessScanner {
     derived_stale: bool,
     tracked: HashMap<i32, Tracked>,
     cycle: u64,
-    proc_dir: ProcDir,
-    /// The kernel's process events, when they can be had.
-    events: Option<ProcEvents>,
+    /// Which PIDs exist: listed each cycle, or kept from the kernel's events.
+    table: ProcTable,
+    /// Some row of `known` is not settled: `known` must be refreshed even
+    /// if the table did not change.
+    unsettled: bool,
     /// Exit statuses reported by the kernel: PID -> (returncode, cycle seen).
     exit_statuses: HashMap<i32, (i32, u64)>,
     sweep: Sweep,
@@ -116,11 +134,12 @@ pub struct ProcessScanner {
     capped: Vec<bool>,
     /// Whether the budget was reached last cycle.
     budget_reached: bool,
-    /// This cycle's listing of `/proc`: (PID, inode), ascending.
-    listing: Vec<(i32, u64)>,
     read_errors: u64,
     buf: Vec<u8>,
 }
+
+/// This cycle's stat of each process looked at (`None`: it could not be read).
+type Fresh = HashMap<i32, Option<(Stat, Instant)>>;
 
 /// One row of `known`: kept small so that comparing it with the listing is cheap.
 struct Known {
@@ -153,7 +172,18 @@ struct Tracked {
     statm: KeptOpen,
     fds: FdDir,
     cpu_baseline: Option<(u64, Instant)>,
+    /// `cpu_affinity` and `num_fds` as last read, and when: re-read once
+    /// they are [`SLOW_FIGURES_AGE`] old, so every cycle below 10 Hz.
+    slow: Option<SlowFigures>,
     last_cycle: u64,
+}
+
+/// The figures of a tracked process that rarely change.
+#[derive(Debug, Clone)]
+struct SlowFigures {
+    affinity: Vec<u64>,
+    num_fds: Option<u64>,
+    read_at: Instant,
 }
 
 /// `/proc/PID/fd` of a tracked process, opened once.
@@ -205,21 +235,16 @@ impl ProcessScanner {
             derived_stale: true,
             tracked: HashMap::new(),
             cycle: 0,
-            proc_dir: ProcDir::default(),
-            events: match ProcEvents::open() {
-                Ok(events) => Some(events),
-                Err(e) => {
-                    tracing::info!(
-                        "kernel process events unavailable ({e}): a process that execs \
-                         into a match more than a second after it started is found \
-                         within {SWEEP_SECONDS} s"
-                    );
-                    None
-                }
-            },
+            table: ProcTable::new(|e| {
+                tracing::info!(
+                    "kernel process events unavailable ({e}): /proc is listed every \
+                     cycle, and a process that execs into a match more than a second \
+                     after it started is found within {SWEEP_SECONDS} s"
+                )
+            }),
+            unsettled: true,
             exit_statuses: HashMap::new(),
             sweep: Sweep::default(),
-            listing: Vec::new(),
             budget: process_budget(open_files),
             capped: Vec::new(),
             budget_reached: false,
@@ -244,9 +269,16 @@ impl ProcessScanner {
         }
     }
 
-    /// How many processes the last cycle's listing of `/proc` found.
+    /// How many processes the host has: this cycle's listing of `/proc`,
+    /// or the table kept from the kernel's events.
     pub fn listed(&self) -> usize {
-        self.listing.len()
+        self.table.pids().len()
+    }
+
+    /// PIDs the safety-net listing of `/proc` found the kernel's events had
+    /// missed, since start (0 without events).
+    pub fn table_corrections(&self) -> u64 {
+        self.table.corrections()
     }
 
     /// Reads since start that found their process gone between the listing
@@ -263,27 +295,97 @@ impl ProcessScanner {
     /// One cycle: every configured name with the processes reported for it.
     pub fn sample(&mut self) -> Vec<(String, Vec<ProcessStats>)> {
         self.cycle += 1;
-        self.take_events();
-        let mut listed = std::mem::take(&mut self.listing);
-        self.proc_dir.list(&mut listed);
-        if !self.names.is_empty() {
-            self.refresh_known(&listed);
+        let (changes, table_changed) = self.table.refresh(self.cycle);
+        if self.table.has_events() {
+            self.take_changes(changes);
+        } else {
+            self.sweep.mark(&mut self.known);
+            self.unsettled = true;
         }
-        self.listing = listed;
         if self.names.is_empty() {
             return Vec::new();
+        }
+        if table_changed || self.unsettled {
+            self.refresh_known();
+        }
+        let (reported, fresh, caps) = self.report();
+        let mut result = Vec::with_capacity(self.names.len());
+        for (index, pids) in reported.into_iter().enumerate() {
+            let stats = pids
+                .into_iter()
+                .filter_map(|pid| {
+                    let (stat, at) = fresh.get(&pid).cloned().flatten()?;
+                    self.figures(pid, &stat, at)
+                })
+                .collect();
+            let name = self.names.get(index).cloned().unwrap_or_default();
+            result.push((name, stats));
+        }
+        self.note_caps(caps.capped, caps.exhausted);
+        let cycle = self.cycle;
+        self.tracked.retain(|_, t| t.last_cycle == cycle);
+        result
+    }
+
+    /// Between cycles: reads the kernel's events and, if a process `exec`ed
+    /// into something a configured name now reports, says what each name
+    /// would report, as (PID, start time), without reading any figures.
+    /// `None` when no `exec` concerns a configured name (the usual case: it
+    /// costs one `recv`, and the reads of new processes the next cycle would
+    /// do anyway).
+    pub fn starts_now(&mut self) -> Option<Vec<Vec<(i32, u64)>>> {
+        let changes = self.table.read_events(self.cycle);
+        let execs = changes.changed.clone();
+        self.take_changes(changes);
+        if execs.is_empty() || self.names.is_empty() || !self.table.has_events() {
+            return None;
+        }
+        if self.table.apply_now() || self.unsettled {
+            self.refresh_known();
         }
         if self.derived_stale {
             self.derive_matches();
         }
+        let concerned = execs.iter().any(|&pid| {
+            self.identity(pid).is_some_and(|id| {
+                !id.matched.is_empty()
+                    || self
+                        .identity(id.ppid)
+                        .is_some_and(|parent| !parent.matched.is_empty())
+            })
+        });
+        if !concerned {
+            return None;
+        }
+        let (reported, fresh, _) = self.report();
+        Some(
+            reported
+                .into_iter()
+                .map(|pids| {
+                    pids.into_iter()
+                        .filter_map(|pid| {
+                            let (stat, _) = fresh.get(&pid).cloned().flatten()?;
+                            Some((pid, stat.start_time))
+                        })
+                        .collect()
+                })
+                .collect(),
+        )
+    }
 
-        // Fresh stat of each process looked at this cycle, read at most once.
-        let mut fresh: HashMap<i32, Option<(Stat, Instant)>> = HashMap::new();
-        let mut result = Vec::with_capacity(self.names.len());
+    /// Which PIDs each configured name reports (odin's rules: live matches,
+    /// a match with children through its lowest-PID live child), with the
+    /// fresh stat of every process looked at, each read at most once.
+    fn report(&mut self) -> (Vec<Vec<i32>>, Fresh, Caps) {
+        if self.derived_stale {
+            self.derive_matches();
+        }
+        let mut fresh = Fresh::new();
         let matches = std::mem::take(&mut self.matches);
         let children = std::mem::take(&mut self.children);
         let mut left = self.budget;
         let mut capped = vec![false; matches.len()];
+        let mut all = Vec::with_capacity(matches.len());
         for (index, matched) in matches.iter().enumerate() {
             let mut reported: Vec<i32> = Vec::new();
             let room = MAX_PER_NAME.min(left);
@@ -319,23 +421,18 @@ impl ProcessScanner {
                 }
             }
             left -= reported.len();
-            let stats = reported
-                .into_iter()
-                .filter_map(|pid| {
-                    let (stat, at) = fresh.get(&pid).cloned().flatten()?;
-                    self.figures(pid, &stat, at)
-                })
-                .collect();
-            let name = self.names.get(index).cloned().unwrap_or_default();
-            result.push((name, stats));
+            all.push(reported);
         }
         self.matches = matches;
         self.children = children;
-        self.note_caps(capped, left == 0);
-
-        let cycle = self.cycle;
-        self.tracked.retain(|_, t| t.last_cycle == cycle);
-        result
+        (
+            all,
+            fresh,
+            Caps {
+                capped,
+                exhausted: left == 0,
+            },
+        )
     }
 
     /// Per configured name, whether some of its matches were left out this
@@ -379,32 +476,30 @@ impl ProcessScanner {
         self.exit_statuses.get(&pid).map(|(status, _)| *status)
     }
 
-    /// Marks for reading again what the kernel says changed (or, without its
-    /// events, this cycle's share of the sweep), and keeps exit statuses.
-    fn take_events(&mut self) {
-        if self.events.is_some() {
-            self.read_events();
-        } else {
-            self.sweep.mark(&mut self.known);
-        }
+    /// The kernel's event socket (a duplicate), readable when events wait.
+    pub fn events_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        self.table.events_fd()
     }
 
     /// Reads the kernel's process events now: marks the processes that
     /// changed for reading again and keeps the exit statuses.
     pub fn read_events(&mut self) {
+        let changes = self.table.read_events(self.cycle);
+        self.take_changes(changes);
+    }
+
+    fn take_changes(&mut self, changes: Changes) {
         let cycle = self.cycle;
-        let Some(events) = self.events.as_mut() else {
-            return;
-        };
-        let changes = events.drain();
         if changes.lost {
             tracing::warn!("kernel process events were lost; every process is read again");
             self.known.iter_mut().for_each(|k| k.settled = false);
+            self.unsettled = true;
         }
         for pid in changes.changed {
             if let Ok(at) = self.known.binary_search_by_key(&pid, |k| k.pid) {
                 if let Some(k) = self.known.get_mut(at) {
                     k.settled = false;
+                    self.unsettled = true;
                 }
             }
         }
@@ -418,7 +513,14 @@ impl ProcessScanner {
     /// Brings `known` in line with the listing: forgets PIDs that are gone and
     /// reads the new (or not yet settled) ones. When nothing changed, as in
     /// most cycles, this is one walk over both and nothing is read.
-    fn refresh_known(&mut self, listed: &[(i32, u64)]) {
+    fn refresh_known(&mut self) {
+        self.unsettled = false;
+        let listed = self.table.lend();
+        self.refresh_known_from(&listed);
+        self.table.give_back(listed);
+    }
+
+    fn refresh_known_from(&mut self, listed: &[(i32, u64)]) {
         let unchanged = self.known.len() == listed.len()
             && (self.known.iter().zip(listed))
                 .all(|(k, &(pid, inode))| k.settled && k.pid == pid && k.inode == inode);
@@ -432,10 +534,15 @@ impl ProcessScanner {
             while previous.next_if(|k| k.pid < pid).is_some() {}
             match previous.next_if(|k| k.pid == pid) {
                 Some(k) if k.settled && k.inode == inode => known.push(k),
+                // Exited since: it can match nothing, and may be gone by the read.
+                _ if self.table.has_ended(pid) => {}
                 _ => {
                     let uptime = *uptime.get_or_insert_with(read_uptime);
                     match self.read_known(pid, inode, uptime) {
                         Some(k) => known.push(k),
+                        // Told of by a fork event and gone before its first
+                        // read: a short life, not a failed read.
+                        None if self.table.has_events() => {}
                         None => self.read_errors += 1,
                     }
                 }
@@ -501,13 +608,13 @@ impl ProcessScanner {
             inode,
             // With the kernel's events an `exec` is announced; without them a
             // young process is read again until it has had time to `exec`.
-            settled: self.events.is_some() || age.is_some_and(|age| age >= SETTLE_SECONDS),
+            settled: self.table.has_events() || age.is_some_and(|age| age >= SETTLE_SECONDS),
             id: Box::new(id),
         })
     }
 
     /// Reads the process's stat (once per cycle) and says whether it is live.
-    fn is_live(&mut self, pid: i32, fresh: &mut HashMap<i32, Option<(Stat, Instant)>>) -> bool {
+    fn is_live(&mut self, pid: i32, fresh: &mut Fresh) -> bool {
         if let Entry::Vacant(slot) = fresh.entry(pid) {
             slot.insert(self.read_current(pid));
         }
@@ -557,6 +664,7 @@ impl ProcessScanner {
             statm: KeptOpen::new(format!("/proc/{pid}/statm"), Layout::OneRecord),
             fds: FdDir::Unopened,
             cpu_baseline: None,
+            slow: None,
             last_cycle: cycle,
         });
         tracked.last_cycle = cycle;
@@ -572,6 +680,7 @@ impl ProcessScanner {
                 tracked.cpu_baseline = None;
                 tracked.statm.close();
                 tracked.fds = FdDir::Unopened;
+                tracked.slow = None;
                 Some((stat, at))
             }
             None => {
@@ -591,11 +700,26 @@ impl ProcessScanner {
             self.tracked.remove(&pid);
             return None;
         };
-        let Some(affinity) = read_affinity(pid) else {
-            self.read_errors += 1;
-            return None;
+        let slow = match &tracked.slow {
+            Some(slow) if at.duration_since(slow.read_at) < SLOW_FIGURES_AGE => slow.clone(),
+            _ => {
+                let Some(affinity) = read_affinity(pid) else {
+                    self.read_errors += 1;
+                    return None;
+                };
+                let num_fds = count_fds(&mut tracked.fds, pid);
+                let slow = SlowFigures {
+                    affinity,
+                    num_fds,
+                    read_at: at,
+                };
+                tracked.slow = Some(slow.clone());
+                slow
+            }
         };
-        let num_fds = count_fds(&mut tracked.fds, pid);
+        let SlowFigures {
+            affinity, num_fds, ..
+        } = slow;
         let cpu_percent = match tracked.cpu_baseline {
             Some((ticks, then)) => cpu_percent(
                 stat.cpu.both().saturating_sub(ticks),
@@ -804,70 +928,6 @@ impl Sweep {
     }
 }
 
-/// `/proc`, kept open: each cycle rewinds it and reads the PIDs with
-/// `getdents64` into a reused buffer, with no `open` and no allocation per entry.
-#[derive(Default)]
-struct ProcDir {
-    fd: Option<rustix::fd::OwnedFd>,
-    buf: Vec<u8>,
-    /// The last listing failed; logged once until one succeeds.
-    failing: bool,
-}
-
-impl ProcDir {
-    /// Fills `pids` with the PIDs in `/proc` and their directories' inode
-    /// numbers, ascending. If `/proc` cannot be read, `pids` keeps the last
-    /// listing: a failed listing must not look like every process exiting.
-    fn list(&mut self, pids: &mut Vec<(i32, u64)>) {
-        match self.try_list(pids) {
-            Ok(()) => {
-                if self.failing {
-                    tracing::info!("/proc can be listed again");
-                }
-                self.failing = false;
-            }
-            Err(e) => {
-                if !self.failing {
-                    tracing::error!(
-                        "cannot list /proc ({e}); the last listing is used until it can"
-                    );
-                }
-                self.failing = true;
-                self.fd = None;
-            }
-        }
-    }
-
-    fn try_list(&mut self, pids: &mut Vec<(i32, u64)>) -> rustix::io::Result<()> {
-        use rustix::fs::{open, seek, Mode, OFlags, RawDir, SeekFrom};
-        let fd = match self.fd.take() {
-            Some(fd) => fd,
-            None => open(
-                "/proc",
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?,
-        };
-        seek(&fd, SeekFrom::Start(0))?;
-        if self.buf.capacity() == 0 {
-            self.buf.reserve(32 * 1024);
-        }
-        let mut fresh = Vec::with_capacity(pids.len());
-        let mut dir = RawDir::new(&fd, self.buf.spare_capacity_mut());
-        while let Some(entry) = dir.next() {
-            let entry = entry?;
-            let pid = (entry.file_name().to_str().ok()).and_then(|name| name.parse::<i32>().ok());
-            if let Some(pid) = pid.filter(|pid| *pid > 0) {
-                fresh.push((pid, entry.ino()));
-            }
-        }
-        fresh.sort_unstable();
-        *pids = fresh;
-        self.fd = Some(fd);
-        Ok(())
-    }
-}
-
 fn read_uptime() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/uptime").ok()?;
     text.split_ascii_whitespace().next()?.parse().ok()
@@ -892,9 +952,9 @@ fn read_affinity(pid: i32) -> Option<Vec<u64>> {
 }
 
 /// Kept-open handles need four descriptors per tracked process (stat, statm,
-/// fd directory, and the lifecycle's pidfd); ask for the hard limit so thousands of matches do not run out. Failing is harmless:
-/// a handle that cannot be opened just leaves that process out.
-/// The soft limit in force afterwards.
+/// fd directory, and the lifecycle's pidfd): asks for the hard limit, so
+/// thousands of matches do not run out. Failing is harmless: the budget is
+/// then worked out from the soft limit. Returns the soft limit in force.
 fn raise_open_file_limit() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);

@@ -63,8 +63,27 @@ impl Service {
         Service::start_on(dir, ctrl, publish, args)
     }
 
+    /// Starts it as [`Service::start`] does, with `env` added to its environment.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Service {
+        let dir = TempDir::new("svc");
+        let ctrl = format!("ipc://{}", dir.path("ctrl").display());
+        let publish = format!("ipc://{}", dir.path("pub").display());
+        Service::spawn(dir, ctrl, publish, args, env)
+    }
+
     fn start_on(dir: TempDir, ctrl: String, publish: String, args: &[&str]) -> Service {
+        Service::spawn(dir, ctrl, publish, args, &[])
+    }
+
+    fn spawn(
+        dir: TempDir,
+        ctrl: String,
+        publish: String,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Service {
         let child = Command::new(BIN)
+            .envs(env.iter().copied())
             .arg("serve")
             .args(["--ctrl", &ctrl, "--pub", &publish])
             .args(args)
@@ -300,4 +319,54 @@ pub fn counts(s: &Value) -> (u64, &str, u64, u64, u64) {
 /// A service at 10 Hz watching one process entry (`name` or `name:N`).
 pub fn serve_watching(entry: &str) -> Service {
     Service::start(&["--rate", "10", "--interfaces", "lo", "--processes", entry])
+}
+
+/// Starts `per_second` copies of `program` (with the argument `60`) a second
+/// for `seconds`, killing and reaping each `life(n)` after it started (n
+/// counts from 0); the last ones are ended when the time is up. Calls
+/// `ended(pid, started, ended)` for each, with local times. Returns how many
+/// it started.
+pub fn churn(
+    program: &Path,
+    seconds: u64,
+    per_second: f64,
+    life: impl Fn(u64) -> Duration,
+    mut ended: impl FnMut(u32, chrono::NaiveDateTime, chrono::NaiveDateTime),
+) -> u64 {
+    let started = Instant::now();
+    let mut alive: Vec<(Child, Instant, chrono::NaiveDateTime)> = Vec::new();
+    let mut end = |mut child: Child, born: chrono::NaiveDateTime| {
+        let _ = child.kill();
+        let _ = child.wait();
+        ended(child.id(), born, chrono::Local::now().naive_local());
+    };
+    let mut spawned = 0u64;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let due = (started.elapsed().as_secs_f64() * per_second) as u64;
+        while spawned < due {
+            let born = chrono::Local::now().naive_local();
+            let child = Command::new(program)
+                .arg("60")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            alive.push((child, Instant::now() + life(spawned), born));
+            spawned += 1;
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < alive.len() {
+            if alive[i].1 <= now {
+                let (child, _, born) = alive.swap_remove(i);
+                end(child, born);
+            } else {
+                i += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for (child, _, born) in alive {
+        end(child, born);
+    }
+    spawned
 }
