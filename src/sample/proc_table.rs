@@ -190,9 +190,10 @@ impl ProcTable {
         let mut changes = Changes::default();
         if !due {
             changes = self.read_events(cycle);
-            // A correction is counted, not acted on further: the listing has
-            // put the table right, and new PIDs are read as always.
-            self.judge_suspects();
+            if self.judge_suspects() > 0 {
+                // What else the missed events said (an `exec`) is unknown too.
+                changes.lost = true;
+            }
             if !self.relist {
                 let changed = self.apply_lives();
                 return (changes, changed);
@@ -215,12 +216,14 @@ impl ProcTable {
             self.told.clear();
             return (changes, true);
         }
-        self.judge_suspects();
+        if self.judge_suspects() > 0 {
+            changes.lost = true;
+        }
         if listed {
             self.relist = false;
         }
-        if listed && !first {
-            self.reconcile(&before);
+        if listed && !first && self.reconcile(&before) > 0 {
+            changes.lost = true;
         }
         self.apply_lives();
         (changes, true)
