@@ -16,7 +16,8 @@
 //! (README, "Memory bound"): messages and subscriptions are capped in size
 //! (`ZMQ_MAXMSGSIZE`), silent peers are dropped (ZMTP heartbeats, a handshake
 //! deadline), connections are counted from libzmq's monitor events and new
-//! ones shed beyond a cap, and the publisher counts distinct subscription
+//! ones shed beyond a cap, a control client whose routing id is longer than
+//! ZMTP allows is disconnected at its first request, and the publisher counts distinct subscription
 //! topics and drops the newest subscriber while there are too many.
 
 use std::collections::VecDeque;
@@ -60,6 +61,15 @@ pub const CONTROL_MEMORY_BUDGET: i64 = 48 << 20;
 
 /// Messages' worth of memory one control connection may hold (see above).
 const MESSAGES_PER_CONNECTION: i64 = 3;
+
+/// The longest routing id a control client may present: ZMTP (RFC 23) and
+/// libzmq's own `ZMQ_ROUTING_ID` allow 255 bytes, but a ROUTER keeps whatever
+/// a raw peer sends, up to the message size cap, for as long as it is there.
+pub const MAX_ROUTING_ID_BYTES: usize = 255;
+
+/// The message property where libzmq (4.1 and later) keeps the descriptor of
+/// the connection a message came from (what `ZMQ_SRCFD` reads).
+const SOURCE_FD: &str = "__fd";
 
 /// Control connections at once whatever the message size: at least this many...
 const MIN_CONTROL_CONNECTIONS: usize = 16;
@@ -217,11 +227,52 @@ impl ControlSocket {
         if !request {
             return Ok(None);
         }
-        match self.socket.recv_multipart(zmq::DONTWAIT) {
-            Ok(frames) => Ok(Some(Incoming::split(frames))),
-            Err(zmq::Error::EAGAIN) => Ok(None),
-            Err(e) => Err(e.into()),
+        let mut first = zmq::Message::new();
+        match self.socket.recv(&mut first, zmq::DONTWAIT) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
         }
+        // The first frame is the routing id the ROUTER keeps for the peer.
+        if first.len() > MAX_ROUTING_ID_BYTES {
+            self.drop_sender(&mut first)?;
+            return Ok(None);
+        }
+        let mut frames = vec![first.to_vec()];
+        if first.get_more() {
+            frames.extend(self.socket.recv_multipart(zmq::DONTWAIT)?);
+        }
+        Ok(Some(Incoming::split(frames)))
+    }
+
+    /// Drops the connection a message came from, unanswered: the rest of the
+    /// message is read and discarded, and the connection (named by the
+    /// descriptor libzmq attaches to the frames it receives, tcp and ipc
+    /// alike) is shut down like one over the cap.
+    fn drop_sender(&mut self, first: &mut zmq::Message) -> Result<(), TransportError> {
+        let routing_id_bytes = first.len();
+        // libzmq 4.3.4 leaves the routing id frame without properties when
+        // the ROUTER was polled first; the frames the peer sent carry them.
+        let mut fd = source_fd(first);
+        let mut more = first.get_more();
+        while more {
+            let mut rest = zmq::Message::new();
+            self.socket.recv(&mut rest, zmq::DONTWAIT)?;
+            fd = fd.or_else(|| source_fd(&mut rest));
+            more = rest.get_more();
+        }
+        match fd {
+            Some(fd) => {
+                shut_down(fd);
+                tracing::warn!(
+                    "a client presented a {routing_id_bytes}-byte routing id (ZMTP allows {MAX_ROUTING_ID_BYTES}); it was disconnected unanswered"
+                );
+            }
+            None => tracing::warn!(
+                "a client presented a {routing_id_bytes}-byte routing id (ZMTP allows {MAX_ROUTING_ID_BYTES}); it was not answered (libzmq did not say which connection it came from)"
+            ),
+        }
+        Ok(())
     }
 
     /// Sends `body` back along the request's envelope. A client that has gone
@@ -232,6 +283,11 @@ impl ControlSocket {
         self.socket.send_multipart(frames, zmq::DONTWAIT)?;
         Ok(())
     }
+}
+
+/// The descriptor of the connection a received frame came from.
+fn source_fd(frame: &mut zmq::Message) -> Option<RawFd> {
+    frame.gets(SOURCE_FD)?.parse().ok()
 }
 
 /// The status publisher: an XPUB, so the service sees each distinct topic

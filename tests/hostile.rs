@@ -363,6 +363,111 @@ fn routing_ids_and_partial_requests_cost_bounded_memory() {
     assert_clean_stop(svc, &log);
 }
 
+/// A raw ZMTP connection to the control socket, over tcp or ipc.
+trait RawPeer: Read + Write + Send {}
+impl RawPeer for TcpStream {}
+impl RawPeer for std::os::unix::net::UnixStream {}
+
+fn raw_peer(endpoint: &str) -> Box<dyn RawPeer> {
+    let timeout = Some(Duration::from_millis(100));
+    if let Some(address) = endpoint.strip_prefix("tcp://") {
+        let peer = TcpStream::connect(address).unwrap();
+        peer.set_read_timeout(timeout).unwrap();
+        Box::new(peer)
+    } else {
+        let path = endpoint.strip_prefix("ipc://").unwrap();
+        let peer = std::os::unix::net::UnixStream::connect(path).unwrap();
+        peer.set_read_timeout(timeout).unwrap();
+        Box::new(peer)
+    }
+}
+
+/// Connects as a DEALER presenting an `identity_bytes` routing id (distinct
+/// for each `n`: a ROUTER ignores a peer whose id is taken) and sends one `get`.
+fn raw_request(endpoint: &str, n: usize, identity_bytes: usize) -> Box<dyn RawPeer> {
+    let mut peer = raw_peer(endpoint);
+    peer.write_all(&zmtp_greeting()).unwrap();
+    // The rest only after the service's greeting, as libzmq peers do: sent
+    // in one write with the greeting, a short READY went unanswered here.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (greeting, _) = read_until(peer.as_mut(), deadline, |got| got.len() >= 64);
+    assert!(greeting.len() >= 64, "the service's ZMTP greeting");
+    let mut identity = n.to_string().into_bytes();
+    identity.resize(identity_bytes, b'i');
+    let mut hello = zmtp_ready(&identity);
+    let body = cmd("get", 1, json!({"path": "monitor/cycle"}));
+    hello.extend(long_frame(0, body.len() as u64));
+    hello.extend(body);
+    peer.write_all(&hello).unwrap();
+    peer
+}
+
+/// What a raw peer reads until the service closes the connection, `enough`
+/// holds for it or `deadline` passes; and whether the service closed it.
+fn read_until(
+    peer: &mut dyn RawPeer,
+    deadline: Instant,
+    enough: impl Fn(&[u8]) -> bool,
+) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && !enough(&got) {
+        match peer.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
+            Err(_) => {}
+        }
+    }
+    (got, false)
+}
+
+fn answered(got: &[u8]) -> bool {
+    got.windows(5).any(|w| w == b"\"ack\"")
+}
+
+/// 3: raw ZMTP peers presenting routing ids longer than ZMTP's 255 bytes
+/// (60 KB, under the default message size cap) and sending a request, over
+/// tcp and ipc: each is disconnected unanswered at its request, well before
+/// heartbeats (6 s) would drop it, while a 255-byte one is answered.
+#[test]
+fn long_routing_ids_are_cut_off() {
+    let _one = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
+    for tcp in [true, false] {
+        let (svc, log, _logs) = serve(tcp, &[]);
+        let mut witness = Witness::new(&svc);
+        let endpoint = svc.ctrl.clone();
+        let flood = std::thread::spawn(move || {
+            let mut peers: Vec<_> = (0..100)
+                .map(|n| raw_request(&endpoint, n, 60_000))
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            peers
+                .iter_mut()
+                .map(|peer| read_until(peer.as_mut(), deadline, |_| false))
+                .filter(|(got, closed)| *closed && !answered(got))
+                .count()
+        });
+        let seen = witness.watch(&svc, 3.0);
+        assert_held("long routing ids", &seen, 3.0);
+        let cut_off = flood.join().unwrap();
+        assert_eq!(
+            cut_off, 100,
+            "peers cut off unanswered within 3 s (tcp: {tcp})"
+        );
+        log_line(&log, "byte routing id (ZMTP allows 255)", 5);
+
+        let mut longest = raw_request(&svc.ctrl, 0, 255);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (got, _) = read_until(longest.as_mut(), deadline, answered);
+        assert!(
+            answered(&got),
+            "a 255-byte routing id is answered (tcp: {tcp})"
+        );
+        assert_clean_stop(svc, &log);
+    }
+}
+
 /// 3: a connection that never finishes the handshake is dropped.
 #[test]
 fn silent_connections_are_dropped() {
