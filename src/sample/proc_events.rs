@@ -66,8 +66,8 @@ const RECEIVE_BUFFER: usize = 8 << 20;
 pub struct Changes {
     /// Processes (thread-group ids) that `exec`ed or changed their name.
     pub changed: Vec<i32>,
-    /// Processes created (`false`) or ended (`true`), in the order the kernel
-    /// told; threads are left out, as `/proc` lists only processes.
+    /// Processes created or `exec`ed (`false`) or ended (`true`), in the order
+    /// the kernel told; threads are left out, as `/proc` lists only processes.
     pub lives: Vec<(i32, bool)>,
     /// Processes that ended, with their exit status as Python's
     /// `returncode` gives it: the exit code, or minus the killing signal.
@@ -240,7 +240,14 @@ fn read_event(message: &[u8], changes: &mut Changes) {
                 }
             }
         }
-        (EVENT_EXEC | EVENT_COMM, Some(_), Some(tgid)) => changes.changed.push(tgid),
+        (EVENT_EXEC, Some(_), Some(tgid)) => {
+            changes.changed.push(tgid);
+            // Alive, whatever an exit event said before: a thread's `exec`
+            // ends the group's leader (one exit event for the group) and
+            // carries on under the group's PID.
+            changes.lives.push((tgid, false));
+        }
+        (EVENT_COMM, Some(_), Some(tgid)) => changes.changed.push(tgid),
         (EVENT_EXIT, Some(pid), Some(tgid)) if pid == tgid => {
             if let Some(status) = i32_at(message, EVENT_DATA + 8) {
                 changes.exited.insert(tgid, returncode(status));
@@ -285,7 +292,7 @@ mod tests {
         read_event(&event(EVENT_EXIT, &[81, 80, 0, 17]), &mut changes);
         assert_eq!(changes.changed, vec![40, 50]);
         assert_eq!(changes.exited, HashMap::from([(60, 3), (70, -9)]));
-        assert_eq!(changes.lives, vec![(60, true), (70, true)]);
+        assert_eq!(changes.lives, vec![(40, false), (60, true), (70, true)]);
         assert!(!changes.lost);
     }
 

@@ -527,7 +527,7 @@ impl ProcessScanner {
         if unchanged {
             return;
         }
-        let mut uptime = None;
+        let uptime = read_uptime();
         let mut previous = std::mem::take(&mut self.known).into_iter().peekable();
         let mut known = Vec::with_capacity(listed.len());
         for &(pid, inode) in listed {
@@ -537,7 +537,6 @@ impl ProcessScanner {
                 // Exited since: it can match nothing, and may be gone by the read.
                 _ if self.table.has_ended(pid) => {}
                 _ => {
-                    let uptime = *uptime.get_or_insert_with(read_uptime);
                     match self.read_known(pid, inode, uptime) {
                         Some(k) => known.push(k),
                         // Told of by a fork event and gone before its first
@@ -584,11 +583,11 @@ impl ProcessScanner {
     }
 
     /// Reads what identifies a process and works out which names it matches.
-    fn read_known(&mut self, pid: i32, inode: u64, uptime: Option<f64>) -> Option<Known> {
+    fn read_known(&mut self, pid: i32, inode: u64, uptime: f64) -> Option<Known> {
         let stat = read_stat_path(pid, &mut self.buf)?;
         let raw_cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let cmdline = parse_cmdline(&raw_cmdline);
-        let age = uptime.map(|up| up - stat.start_time as f64 / self.ticks_per_second);
+        let age = uptime - stat.start_time as f64 / self.ticks_per_second;
         let ours = stat.comm == OUR_COMM
             || self
                 .own_exe
@@ -608,7 +607,7 @@ impl ProcessScanner {
             inode,
             // With the kernel's events an `exec` is announced; without them a
             // young process is read again until it has had time to `exec`.
-            settled: self.table.has_events() || age.is_some_and(|age| age >= SETTLE_SECONDS),
+            settled: self.table.has_events() || age >= SETTLE_SECONDS,
             id: Box::new(id),
         })
     }
@@ -928,9 +927,11 @@ impl Sweep {
     }
 }
 
-fn read_uptime() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/uptime").ok()?;
-    text.split_ascii_whitespace().next()?.parse().ok()
+/// Seconds since boot, as the first figure of `/proc/uptime` (which is this
+/// clock), without opening a file.
+fn read_uptime() -> f64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
 }
 
 /// The CPUs a process may run on, ascending, as psutil's `cpu_affinity()`.
