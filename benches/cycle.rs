@@ -12,7 +12,7 @@
 //! from the command line: a process name in an argument would make cargo, or
 //! any other process holding that argument, match it.) Flags:
 //!
-//! - `--mode cycle|publish|answer|metrics|reads|all` (default `all`); `answer` times
+//! - `--mode cycle|publish|answer|metrics|reads|floor-loop|all` (default `all`); `answer` times
 //!   the control thread's work for one `get` (leaf `ODIN_BENCH_LEAF`, and the whole
 //!   tree); `metrics` times rendering `/metrics` from the tree, in both formats;
 //!   `reads` what each per-process read of a tracked process costs (stat, statm,
@@ -28,6 +28,11 @@
 //! - `--pace-us N`: sleep N us after each measured call, as the service sleeps
 //!   between cycles (caches go cold); default 0, back to back
 //! - `--kv`: print `key value` lines for run.sh instead of tables
+//! - `--mode floor-loop --rate HZ`: the floor as a process of its own, woken
+//!   on a fixed schedule of HZ cycles a second as the service is, for
+//!   `--seconds`; it prints `ready` once it has found its PIDs, and run.sh
+//!   measures its CPU from outside, in the same window as the running
+//!   service's, so a change of load on the host hits both alike
 //!
 //! Cycle figures are CPU time of this thread (user + system, CLOCK_THREAD_CPUTIME_ID)
 //! per cycle, averaged over each segment: "full" is what the service does every
@@ -58,6 +63,7 @@ struct Options {
     publishes: usize,
     gap_us: u64,
     pace: Duration,
+    rate: f64,
     kv: bool,
     positional: Vec<usize>,
 }
@@ -70,6 +76,7 @@ fn parse_options() -> Options {
         publishes: 1000,
         gap_us: 2000,
         pace: Duration::ZERO,
+        rate: 100.0,
         kv: false,
         positional: Vec::new(),
     };
@@ -81,6 +88,7 @@ fn parse_options() -> Options {
             "--rounds" => o.rounds = args.next().and_then(|s| s.parse().ok()).unwrap_or(5),
             "--publishes" => o.publishes = args.next().and_then(|s| s.parse().ok()).unwrap_or(1000),
             "--gap-us" => o.gap_us = args.next().and_then(|s| s.parse().ok()).unwrap_or(2000),
+            "--rate" => o.rate = args.next().and_then(|v| v.parse().ok()).unwrap_or(100.0),
             "--pace-us" => {
                 o.pace =
                     Duration::from_micros(args.next().and_then(|s| s.parse().ok()).unwrap_or(0))
@@ -244,22 +252,19 @@ impl Out {
     }
 }
 
-fn measure_cycle(o: &Options, config: &Config, out: &mut Out) {
+/// The PIDs the service would report for `config`, with their stat and
+/// statm kept open, as the floor reads them.
+fn floor_files(config: &Config) -> (Vec<(File, File)>, usize) {
     let mut sampler = Sampler::new(&config.disks, &config.interfaces, &config.processes);
-    let c0 = cpu_now();
-    let first = sampler.sample();
-    out.put("cold_cycle_us", format!("{:.0}", (cpu_now() - c0) * 1e6));
-    let matched: usize = first.processes.iter().map(|(_, p)| p.len()).sum();
+    let _ = sampler.sample();
     // Processes younger than a second are read again until they settle.
     std::thread::sleep(Duration::from_millis(1100));
     let snapshot = sampler.sample();
-    let pids: Vec<i32> = snapshot
+    let matched = snapshot.processes.iter().map(|(_, p)| p.len()).sum();
+    let files = snapshot
         .processes
         .iter()
         .flat_map(|(_, p)| p.iter().map(|s| s.pid))
-        .collect();
-    let files: Vec<(File, File)> = pids
-        .iter()
         .filter_map(|p| {
             Some((
                 File::open(format!("/proc/{p}/stat")).ok()?,
@@ -267,8 +272,11 @@ fn measure_cycle(o: &Options, config: &Config, out: &mut Out) {
             ))
         })
         .collect();
-    let mut buf = vec![0u8; 4096];
-    let proc_dir = match rustix::fs::open(
+    (files, matched)
+}
+
+fn open_proc() -> rustix::fd::OwnedFd {
+    match rustix::fs::open(
         "/proc",
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
         rustix::fs::Mode::empty(),
@@ -278,7 +286,41 @@ fn measure_cycle(o: &Options, config: &Config, out: &mut Out) {
             eprintln!("cannot open /proc: {e}");
             std::process::exit(1);
         }
-    };
+    }
+}
+
+/// The floor loop as a process: one floor cycle every 1/rate s on a fixed
+/// schedule (sleeping to the next tick, as the service's timer does).
+fn floor_loop(o: &Options, config: &Config, out: &mut Out) {
+    let (files, _) = floor_files(config);
+    let proc_dir = open_proc();
+    let mut buf = vec![0u8; 4096];
+    let period = Duration::from_secs_f64(1.0 / o.rate.clamp(0.1, 10_000.0));
+    println!("ready {}", files.len());
+    let start = Instant::now();
+    let mut next = start;
+    let mut cycles = 0u64;
+    while start.elapsed().as_secs_f64() < o.seconds {
+        black_box(floor_cycle(&proc_dir, &files, &mut buf));
+        cycles += 1;
+        next += period;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    out.put("floor_loop_cycles", cycles);
+    out.put("floor_loop_tracked", files.len());
+}
+
+fn measure_cycle(o: &Options, config: &Config, out: &mut Out) {
+    let mut sampler = Sampler::new(&config.disks, &config.interfaces, &config.processes);
+    let c0 = cpu_now();
+    let _ = sampler.sample();
+    out.put("cold_cycle_us", format!("{:.0}", (cpu_now() - c0) * 1e6));
+    let (files, matched) = floor_files(config);
+    let _ = sampler.sample();
+    let mut buf = vec![0u8; 4096];
+    let proc_dir = open_proc();
     let mut cycle: u32 = 0;
     let mut sampler2 = Sampler::new(&config.disks, &config.interfaces, &config.processes);
     let _ = sampler2.sample();
@@ -580,6 +622,9 @@ fn main() {
         kv: o.kv,
         lines: Vec::new(),
     };
+    if o.mode == "floor-loop" {
+        floor_loop(&o, &config, &mut out);
+    }
     if o.mode == "cycle" || o.mode == "all" {
         measure_cycle(&o, &config, &mut out);
     }

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::tree::{InvalidPath, Node, Selection, View};
+use crate::tree::{InvalidPath, Key, Node, Selection, View};
 
 /// The latest tree, as the control thread and the publisher share it.
 #[derive(Debug)]
@@ -30,7 +30,7 @@ pub struct CachedTree {
 #[derive(Debug)]
 struct Encoded {
     whole: Box<RawValue>,
-    children: Vec<(String, Box<RawValue>)>,
+    children: Vec<(Key, Box<RawValue>)>,
 }
 
 /// A GET result ready to serialise: cached bytes, or a view of the tree.
@@ -97,7 +97,7 @@ impl CachedTree {
 
 impl Encoded {
     fn of(tree: &Node) -> Encoded {
-        let children: Vec<(String, Box<RawValue>)> = match tree {
+        let children: Vec<(Key, Box<RawValue>)> = match tree {
             Node::Branch(children) => children
                 .iter()
                 .map(|(name, child)| (name.clone(), to_raw(child)))
@@ -115,7 +115,7 @@ impl Encoded {
 }
 
 /// Top-level children's JSON, serialised as the map they make up.
-struct Together<'a>(&'a [(String, Box<RawValue>)]);
+struct Together<'a>(&'a [(Key, Box<RawValue>)]);
 
 impl Serialize for Together<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -169,7 +169,7 @@ mod tests {
         let mut paths = vec![String::new()];
         if let Node::Branch(children) = &tree {
             for (name, child) in children {
-                paths.push(name.clone());
+                paths.push(name.to_string());
                 paths.push(format!("{name}/"));
                 if let Node::Branch(grand) = child {
                     paths.extend(grand.keys().map(|g| format!("{name}/{g}")));

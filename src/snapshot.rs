@@ -180,7 +180,7 @@ impl ProcessSummary {
     fn to_node(&self) -> Node {
         let time =
             |t: Option<SystemTime>| t.map_or(Leaf::null(Kind::Str), |t| Leaf::str(timestamp_at(t)));
-        Node::branch()
+        Node::branch_for(20)
             .with("count", Leaf::int(self.count))
             .with(
                 "expected",
@@ -277,7 +277,7 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn to_node(&self) -> Node {
-        Node::branch()
+        Node::branch_for(16)
             .with("version", Leaf::str(self.version.clone()))
             .with("cycle", Leaf::int(self.cycle.into()))
             .with("update_interval", Leaf::float(self.update_interval))
@@ -357,11 +357,11 @@ pub fn disk_key(path: &str) -> String {
 
 impl Snapshot {
     pub fn to_tree(&self) -> Node {
-        let mut disks = Node::branch();
+        let mut disks = Node::branch_for(self.disks.len());
         for (key, d) in &self.disks {
             disks.insert(
                 key.clone(),
-                Node::branch()
+                Node::branch_for(9)
                     .with("total", Leaf::int(d.total))
                     .with("used", Leaf::int(d.used))
                     .with("free", Leaf::int(d.free))
@@ -376,9 +376,10 @@ impl Snapshot {
                     ),
             );
         }
-        let mut network = Node::branch();
+        let mut network = Node::branch_for(self.interfaces.len());
         for (name, n) in &self.interfaces {
-            let mut node = Node::branch();
+            let mut node =
+                Node::branch_for(NetCounters::NAMES.len() + NetCounters::RATE_NAMES.len() + 3);
             for (leaf, value) in NetCounters::NAMES.iter().zip(n.counters.values()) {
                 node.insert(*leaf, Leaf::int(value));
             }
@@ -396,13 +397,13 @@ impl Snapshot {
             node.insert("mtu", n.mtu.map_or(Leaf::null(Kind::Int), Leaf::int));
             network.insert(name.clone(), node);
         }
-        let mut processes = Node::branch();
+        let mut processes = Node::branch_for(self.processes.len());
         for (name, stats) in &self.processes {
-            let mut by_pid = Node::branch();
+            let mut by_pid = Node::branch_for(stats.len());
             for p in stats {
                 by_pid.insert(
                     p.pid.to_string(),
-                    Node::branch()
+                    Node::branch_for(6)
                         .with("cpu_percent", Leaf::float(p.cpu_percent))
                         .with(
                             "cpu_affinity",
@@ -416,11 +417,11 @@ impl Snapshot {
             }
             processes.insert(name.clone(), by_pid);
         }
-        let mut summary = Node::branch();
+        let mut summary = Node::branch_for(self.process_summary.len());
         for (name, s) in &self.process_summary {
             summary.insert(name.clone(), s.to_node());
         }
-        Node::branch()
+        Node::branch_for(8)
             .with("disk", disks)
             .with("network", network)
             .with("process", processes)
@@ -431,7 +432,7 @@ impl Snapshot {
 
 impl HostStats {
     fn to_tree(&self) -> Node {
-        let mut host = Node::branch().with("hostname", Leaf::str(self.hostname.clone()));
+        let mut host = Node::branch_for(20).with("hostname", Leaf::str(self.hostname.clone()));
         if let Some(uptime) = self.uptime {
             host.insert("uptime", Leaf::float(uptime));
         }

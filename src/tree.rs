@@ -6,6 +6,8 @@
 //! odin raises an index or type error: those are `Invalid path` here, since a
 //! client should never see an internal exception.
 
+use std::borrow::Cow;
+
 use indexmap::IndexMap;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -144,10 +146,14 @@ impl Leaf {
     }
 }
 
+/// A child's name: most are the same every cycle (`cpu_percent`) and cost no
+/// allocation; PIDs, disks and names given at start are owned.
+pub type Key = Cow<'static, str>;
+
 /// A node of the tree: a branch of named children, or a leaf.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
-    Branch(IndexMap<String, Node>),
+    Branch(IndexMap<Key, Node>),
     Leaf(Leaf),
 }
 
@@ -169,8 +175,14 @@ impl Node {
         Node::default()
     }
 
+    /// An empty branch with room for `children` (built every cycle: growing
+    /// it child by child would allocate and copy three times over).
+    pub fn branch_for(children: usize) -> Self {
+        Node::Branch(IndexMap::with_capacity(children))
+    }
+
     /// Adds (or replaces) a child; a leaf given a child becomes a branch.
-    pub fn insert(&mut self, name: impl Into<String>, child: impl Into<Node>) {
+    pub fn insert(&mut self, name: impl Into<Key>, child: impl Into<Node>) {
         if let Node::Leaf(_) = self {
             *self = Node::branch();
         }
@@ -180,7 +192,7 @@ impl Node {
     }
 
     /// Builder form of [`Node::insert`].
-    pub fn with(mut self, name: impl Into<String>, child: impl Into<Node>) -> Self {
+    pub fn with(mut self, name: impl Into<Key>, child: impl Into<Node>) -> Self {
         self.insert(name, child);
         self
     }
@@ -192,7 +204,7 @@ impl Node {
             Value::Object(members) => Node::Branch(
                 members
                     .iter()
-                    .map(|(name, child)| (name.clone(), Node::from_json(child)))
+                    .map(|(name, child)| (Key::from(name.clone()), Node::from_json(child)))
                     .collect(),
             ),
             Value::Array(items) => {

@@ -25,7 +25,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::snapshot::disk_key;
-use crate::tree::Node;
+use crate::tree::{Key, Node};
 
 /// The exposition format a scraper asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,7 +471,7 @@ fn number(node: &Node, path: &str) -> Option<Number> {
     leaf(node, path).and_then(Number::of)
 }
 
-fn children(node: Option<&Node>) -> impl Iterator<Item = (&String, &Node)> {
+fn children(node: Option<&Node>) -> impl Iterator<Item = (&Key, &Node)> {
     let map = match node {
         Some(Node::Branch(map)) => Some(map),
         _ => None,
@@ -559,7 +559,7 @@ impl Family {
                     let path = disks
                         .iter()
                         .find(|p| disk_key(p) == *key)
-                        .map_or(key.as_str(), String::as_str);
+                        .map_or(key.as_ref(), String::as_str);
                     write(&[("path", path)], node, key);
                 }
             }
@@ -689,7 +689,7 @@ fn severities(tree: &Node) -> IndexMap<String, u64> {
             }
         }
         for (name, child) in children {
-            path.push(name.clone());
+            path.push(name.to_string());
             walk(child, path, found);
             path.pop();
         }

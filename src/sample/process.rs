@@ -63,8 +63,10 @@ const SETTLE_SECONDS: f64 = 1.0;
 /// this many seconds, spread evenly over the cycles.
 const SWEEP_SECONDS: f64 = 10.0;
 
-/// Above 10 Hz, `cpu_affinity` and `num_fds` are read at most this often
-/// (each costs a system call per process per cycle, and changes seldom).
+/// Above 10 Hz, the memory figures (`statm`), `cpu_affinity` and `num_fds`
+/// are read at most this often: each costs a system call per process per
+/// cycle (`statm` as much as a quarter of a cycle's reads), and none is a
+/// rate that needs the cycle's own reading, as `cpu_percent` does.
 const SLOW_FIGURES_AGE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How many cycles an exit status is kept for the lifecycle to pick up.
@@ -172,15 +174,18 @@ struct Tracked {
     statm: KeptOpen,
     fds: FdDir,
     cpu_baseline: Option<(u64, Instant)>,
-    /// `cpu_affinity` and `num_fds` as last read, and when: re-read once
-    /// they are [`SLOW_FIGURES_AGE`] old, so every cycle below 10 Hz.
+    /// The memory figures, `cpu_affinity` and `num_fds` as last read, and
+    /// when: re-read once they are [`SLOW_FIGURES_AGE`] old, so every cycle
+    /// below 10 Hz.
     slow: Option<SlowFigures>,
     last_cycle: u64,
 }
 
-/// The figures of a tracked process that rarely change.
+/// The figures of a tracked process that need no reading of their own each cycle.
 #[derive(Debug, Clone)]
 struct SlowFigures {
+    /// `statm`'s size, resident and shared, in pages.
+    memory: (u64, u64, u64),
     affinity: Vec<u64>,
     num_fds: Option<u64>,
     read_at: Instant,
@@ -693,21 +698,23 @@ impl ProcessScanner {
     /// The reported figures of one process, or `None` if it vanished meanwhile.
     fn figures(&mut self, pid: i32, stat: &Stat, at: Instant) -> Option<ProcessStats> {
         let tracked = self.tracked.get_mut(&pid)?;
-        let statm = (tracked.statm.read(&mut self.buf).ok()).and_then(|_| parse_statm(&self.buf));
-        let Some((size, resident, shared)) = statm else {
-            self.read_errors += 1;
-            self.tracked.remove(&pid);
-            return None;
-        };
         let slow = match &tracked.slow {
             Some(slow) if at.duration_since(slow.read_at) < SLOW_FIGURES_AGE => slow.clone(),
             _ => {
+                let statm =
+                    (tracked.statm.read(&mut self.buf).ok()).and_then(|_| parse_statm(&self.buf));
+                let Some(memory) = statm else {
+                    self.read_errors += 1;
+                    self.tracked.remove(&pid);
+                    return None;
+                };
                 let Some(affinity) = read_affinity(pid) else {
                     self.read_errors += 1;
                     return None;
                 };
                 let num_fds = count_fds(&mut tracked.fds, pid);
                 let slow = SlowFigures {
+                    memory,
                     affinity,
                     num_fds,
                     read_at: at,
@@ -717,7 +724,10 @@ impl ProcessScanner {
             }
         };
         let SlowFigures {
-            affinity, num_fds, ..
+            memory: (size, resident, shared),
+            affinity,
+            num_fds,
+            ..
         } = slow;
         let cpu_percent = match tracked.cpu_baseline {
             Some((ticks, then)) => cpu_percent(
