@@ -319,8 +319,8 @@ impl ProcessScanner {
             let stats = pids
                 .into_iter()
                 .filter_map(|pid| {
-                    let (stat, at) = fresh.get(&pid).cloned().flatten()?;
-                    self.figures(pid, &stat, at)
+                    let (stat, at) = fresh.get(&pid)?.as_ref()?;
+                    self.figures(pid, stat, *at)
                 })
                 .collect();
             let name = self.names.get(index).cloned().unwrap_or_default();
@@ -385,7 +385,8 @@ impl ProcessScanner {
         if self.derived_stale {
             self.derive_matches();
         }
-        let mut fresh = Fresh::new();
+        // Sized for last cycle's reads, so it is not grown entry by entry.
+        let mut fresh = Fresh::with_capacity(self.tracked.len());
         let matches = std::mem::take(&mut self.matches);
         let children = std::mem::take(&mut self.children);
         let mut left = self.budget;
