@@ -626,12 +626,7 @@ fn one_instance_per_ipc_endpoint_under_a_race() {
         };
         let (mut lost, status) = loser;
         assert_eq!(status.code(), Some(2));
-        let mut err = String::new();
-        lost.stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let err = stderr_text(&mut lost);
         assert!(err.contains("another process is listening there"), "{err}");
         let ctrl = format!("ipc://{}", dir.path("ctrl").display());
         assert!(request(&ctrl, &cmd("request_version", 1, json!({})), 2000).is_some());
@@ -739,13 +734,7 @@ fn replay_of_endless_lines_stops_at_the_cap() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_text(&mut child);
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("longer than"), "{err}");
     assert!(peak < RSS_BOUND_MB, "replay reached {peak:.1} MB");

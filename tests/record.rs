@@ -433,13 +433,7 @@ fn watch_warns_once_when_stale_and_once_when_back() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(2000));
     send_signal(child.id() as i32, 2);
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_text(&mut child);
     let out = finish(child);
     assert_eq!(out.status.code(), Some(0));
     let warnings: Vec<&str> = err.lines().collect();

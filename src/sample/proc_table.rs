@@ -12,10 +12,10 @@
 //! at least every [`SAFETY_NET_SECONDS`] and at once when the event socket
 //! reports lost messages (`ENOBUFS`, an overrun) or fails. The listing then
 //! replaces the table, and every PID it disagrees on that no event accounts
-//! for by the next cycle is a *correction*: an event was missed. They are
-//! counted for the `monitor` block (`process_table_corrections`).
+//! for within [`SUSPECT_GRACE`] is a *correction*: an event was missed. They
+//! are counted for the `monitor` block (`process_table_corrections`).
 //!
-//! "By the next cycle", not "by the listing", because the kernel's events
+//! "Within a grace", not "by the listing", because the kernel's events
 //! trail `/proc` both ways: a child is in `/proc` a moment before its fork
 //! event is sent, and an exiting process can leave `/proc` before its exit
 //! event is sent (`do_exit` sends it after `exit_notify`, which reaps at once
@@ -251,8 +251,8 @@ impl ProcTable {
     }
 
     /// Notes as suspects the PIDs the fresh listing disagrees with `before`
-    /// on that no event read so far accounts for; the next cycle's events
-    /// judge them.
+    /// on that no event read so far accounts for; [`ProcTable::judge_suspects`]
+    /// counts those no event tells of within [`SUSPECT_GRACE`].
     fn reconcile(&mut self, before: &[(i32, u64)]) {
         let mut explained: Vec<i32> = self.lives.iter().map(|(pid, _)| *pid).collect();
         explained.extend_from_slice(&self.lingering);

@@ -370,3 +370,16 @@ pub fn churn(
     }
     spawned
 }
+
+/// All a child has written to its piped stderr, read to its end.
+pub fn stderr_text(child: &mut Child) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut text)
+        .expect("stderr is readable");
+    text
+}
